@@ -1,0 +1,99 @@
+"""Arrow schemas of documents and findings, and the Report object every command produces."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import platform
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+#: Every reader yields record batches with exactly this schema.
+DOC_SCHEMA = pa.schema([
+    pa.field("doc_id", pa.string(), nullable=False),   # --id-column value, or "<source>:<row>"
+    pa.field("split", pa.string(), nullable=False),    # train / val / test / eval name / any label
+    pa.field("text", pa.large_string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),   # the file (or dataset) the record came from
+    pa.field("row", pa.int64(), nullable=False),       # 0-based row within that source
+])
+
+#: Bump when a key of report.json changes meaning or disappears (additions keep the version).
+REPORT_SCHEMA_VERSION = 1
+
+
+def versions() -> dict[str, str]:
+    """Versions of dataaudit and the packages whose behaviour shapes the numbers in a report."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for pkg in ("dataaudit", "pyarrow", "xxhash", "numpy", "datasketch", "torch", "transformers"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+@dataclass
+class BadRecord:
+    """One record that could not be read, with where it was."""
+
+    source: str
+    row: int | None
+    line: int | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class BadRecordLog:
+    """Counts every bad record and keeps the first ``keep`` of them for the report (the count is exact)."""
+
+    keep: int = 1000
+    count: int = 0
+    examples: list[BadRecord] = field(default_factory=list)
+
+    def add(self, rec: BadRecord) -> None:
+        self.count += 1
+        if len(self.examples) < self.keep:
+            self.examples.append(rec)
+
+    def __add__(self, other: "BadRecordLog") -> "BadRecordLog":
+        out = BadRecordLog(keep=self.keep, count=self.count + other.count,
+                           examples=(self.examples + other.examples)[: self.keep])
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "examples": [r.to_dict() for r in self.examples]}
+
+
+@dataclass
+class Report:
+    """What every command produces; rendered to report.json and report.md by ``dataaudit.report``.
+
+    ``summary`` holds counts and headline numbers, ``findings`` the top findings (lists of dicts),
+    ``files`` the findings tables written beside the report (name -> relative path), ``sections`` the
+    Markdown body (title -> text) that the command's own code writes for a person to read.
+    """
+
+    kind: str                                   # "split", "score", "spikes", "report"
+    config: dict[str, Any]
+    summary: dict[str, Any] = field(default_factory=dict)
+    findings: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    phases: list[dict[str, Any]] = field(default_factory=list)   # named, timed phases
+    sections: dict[str, str] = field(default_factory=dict)
+    bad_records: dict[str, Any] = field(default_factory=lambda: {"count": 0, "examples": []})
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    schema_version: int = REPORT_SCHEMA_VERSION
+    versions: dict[str, str] = field(default_factory=versions)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("sections")
+        return {"schema_version": d.pop("schema_version"), "kind": d.pop("kind"), **d}
