@@ -97,3 +97,31 @@ class Report:
         d = dataclasses.asdict(self)
         d.pop("sections")
         return {"schema_version": d.pop("schema_version"), "kind": d.pop("kind"), **d}
+
+
+@dataclass
+class PassResult:
+    """What one pass (exact, near, containment, score...) contributes to a report.
+
+    Results merge with ``+`` (as datatrove's stats do) so that a command can ``sum()`` its passes into
+    one report: summaries and findings are keyed by pass name, files/sections/warnings concatenate.
+    """
+
+    name: str
+    summary: dict[str, Any] = field(default_factory=dict)     # counts, rates: JSON-able scalars/dicts
+    findings: dict[str, Any] = field(default_factory=dict)    # top findings: name -> list of dicts
+    files: dict[str, str] = field(default_factory=dict)       # findings table name -> path relative to out dir
+    sections: dict[str, str] = field(default_factory=dict)    # Markdown title -> body
+    warnings: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)      # this pass's resolved settings
+
+    def apply_to(self, report: Report) -> None:
+        """Merge this pass's output into ``report`` (summary/findings/config under the pass's name)."""
+        report.summary[self.name] = self.summary
+        if self.findings:
+            report.findings[self.name] = self.findings
+        if self.config:
+            report.config[self.name] = self.config
+        report.files.update(self.files)
+        report.sections.update(self.sections)
+        report.warnings.extend(self.warnings)
