@@ -36,9 +36,9 @@ import pyarrow.compute as pc
 
 from .errors import ConfigError
 
-_PUNCT_RE = r"\p{P}+"
+_PUNCT_RE = r"\p{P}"
 _DIGIT_RE = r"\p{Nd}"
-_SPACE_RE = r"[\s\p{Z}\x{85}\x{1c}-\x{1f}]+"
+_SPACE_RE = r"[\s\p{Z}\x{0b}\x{85}\x{1c}-\x{1f}]+"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +86,70 @@ def normalize_array(texts: pa.Array | pa.ChunkedArray, config: NormalizeConfig =
         out = pc.utf8_normalize(out, form="NFKC")
     if isinstance(out, pa.ChunkedArray):
         out = out.combine_chunks()
+    return out
+
+
+def _ascii_table(config: NormalizeConfig) -> bytes:
+    """A 256-byte translation table doing, on ASCII text, what ``normalize_array`` does."""
+    t = bytearray(range(256))
+    if config.lower:
+        for c in range(ord("A"), ord("Z") + 1):
+            t[c] = c + 32
+    if config.punctuation:  # the ASCII members of Unicode category P*
+        for c in b"!\"#%&'()*,-./:;?@[\\]_{}":
+            t[c] = 32
+    if config.digits:
+        for c in range(ord("0"), ord("9") + 1):
+            t[c] = ord("0")
+    if config.whitespace:  # the ASCII members of _SPACE_RE
+        for c in b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f":
+            t[c] = 32
+    return bytes(t)
+
+
+_TABLES: dict[NormalizeConfig, bytes] = {}
+
+
+def normalized_bytes(texts: pa.Array | pa.ChunkedArray,
+                     config: NormalizeConfig = DEFAULT_NORMALIZE) -> list[bytes]:
+    """``normalize_array`` as a list of UTF-8 ``bytes``, with a fast path for ASCII documents.
+
+    ASCII documents (most of an English corpus) are normalized with one byte-translation of the whole batch
+    and ``bytes.split``/``join`` per document, several times faster than the regex path; the rest go through
+    ``normalize_array``. Tests assert both paths give the same bytes. Nulls come back as ``b""``.
+    """
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    if not (pa.types.is_large_string(texts.type) or pa.types.is_string(texts.type)):
+        texts = texts.cast(pa.large_string())
+    n = len(texts)
+    if n == 0:
+        return []
+    table = _TABLES.get(config)
+    if table is None:
+        table = _TABLES[config] = _ascii_table(config)
+    is_ascii = pc.fill_null(pc.string_is_ascii(texts), True)
+    import numpy as np
+
+    off_type = np.int64 if pa.types.is_large_string(texts.type) else np.int32
+    offs = np.frombuffer(texts.buffers()[1], dtype=off_type)[texts.offset: texts.offset + n + 1]
+    data_buf = texts.buffers()[2]
+    lo, hi = int(offs[0]), int(offs[-1])
+    blob = (data_buf.to_pybytes()[lo:hi] if data_buf is not None else b"").translate(table)
+    starts = (offs[:-1] - lo).tolist()
+    ends = (offs[1:] - lo).tolist()
+    if config.whitespace:
+        out = [b" ".join(blob[a:b].split()) for a, b in zip(starts, ends)]
+    else:
+        out = [blob[a:b] for a, b in zip(starts, ends)]
+    if not pc.all(is_ascii).as_py():
+        idx = pc.indices_nonzero(pc.invert(is_ascii))
+        slow = normalize_array(pc.take(texts, idx), config)
+        for i, v in zip(idx.to_pylist(), slow.to_pylist()):
+            out[i] = v.encode("utf-8") if v is not None else b""
+    if texts.null_count:
+        for i in pc.indices_nonzero(pc.is_null(texts)).to_pylist():
+            out[i] = b""
     return out
 
 

@@ -1,0 +1,135 @@
+"""The Python API: what the CLI calls and what users call.
+
+>>> from dataaudit.api import audit_split                                   # doctest: +SKIP
+>>> report = audit_split("train.parquet", val="val.jsonl", out_dir="audit") # doctest: +SKIP
+>>> report.summary["exact"]["splits"]["val"]["leaked_docs"]                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .errors import ConfigError
+from .io.sources import DocSource
+from .passes.exact import ExactConfig, run_exact
+from .records import Report
+from .report import phase, write_report
+from .text import DEFAULT_NORMALIZE, NormalizeConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReadConfig:
+    """How input files are read."""
+
+    fmt: str | None = None              # None: detect from each path
+    text_column: str | None = None      # None: auto-detect (text, content, ...)
+    id_column: str | None = None        # None: doc_id = "<source>:<row>"
+    eval_field: str | None = None       # text field of --eval JSONL files (None: auto-detect)
+    batch_size: int = 4096              # documents per Arrow batch; bounds memory
+    on_bad_record: str = "fail"         # fail | skip (skipped records are counted and located)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitConfig:
+    """Settings of a split audit, recorded in its report."""
+
+    read: ReadConfig = field(default_factory=ReadConfig)
+    normalize: NormalizeConfig = DEFAULT_NORMALIZE
+    exact: ExactConfig = field(default_factory=ExactConfig)
+    near: Any = None                    # passes.near.NearConfig, or None to skip the MinHash pass
+    containment: Any = None             # passes.overlap.ContainmentConfig, or None to skip containment
+    top: int = 20                       # findings listed in report.json / report.md (tables hold all)
+    fail_on: str = "leak"               # the CLI's exit-1 level, recorded so a report says how it was judged
+
+
+def _staging(out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+
+
+def _publish(stage: Path, out: Path) -> None:
+    """Move a finished report into place: findings files first, report.json last."""
+    out.mkdir(parents=True, exist_ok=True)
+    names = sorted(os.listdir(stage), key=lambda n: (n in ("report.json", "report.md"), n))
+    for name in names:
+        target = out / name
+        if target.is_dir() and not (stage / name).is_dir():
+            shutil.rmtree(target)
+        if (stage / name).is_dir() and target.exists():
+            shutil.rmtree(target)
+        os.replace(stage / name, target)
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def audit_split(train: Any, val: Any = None, test: Any = None, *, evals: Sequence[Any] = (),
+                out_dir: str | os.PathLike, config: SplitConfig = SplitConfig(),
+                progress: Callable[[str, int, int], None] | None = None) -> Report:
+    """Audit ``train`` against ``val``/``test``/eval sets; write the report directory; return the Report.
+
+    Each data argument is a path (file, directory, glob), a pyarrow Table or a ``datasets`` object.
+    The report is assembled in a staging directory and moved into ``out_dir`` at the end, so an
+    interrupted run leaves no half-written report.
+    """
+    if val is None and test is None and not evals:
+        raise ConfigError("nothing to compare train with: give --val, --test or --eval")
+    rc = config.read
+    kw = dict(fmt=rc.fmt, text_column=rc.text_column, id_column=rc.id_column, batch_size=rc.batch_size,
+              on_bad_record=rc.on_bad_record, progress=progress)
+    sources: dict[str, DocSource] = {"train": DocSource(train, split="train", **kw)}
+    if val is not None:
+        sources["val"] = DocSource(val, split="val", **kw)
+    if test is not None:
+        sources["test"] = DocSource(test, split="test", **kw)
+    for e in evals:
+        name = Path(str(e)).name.split(".")[0] if isinstance(e, (str, os.PathLike)) else f"eval{len(sources)}"
+        if name in sources:
+            raise ConfigError(f"two inputs are both named {name!r}; rename one eval file")
+        sources[name] = DocSource(e, split=name, **{**kw, "fmt": None, "text_column": rc.eval_field,
+                                                    "id_column": None})
+    out = Path(out_dir)
+    report = Report(kind="split", config={
+        "inputs": {k: s.name for k, s in sources.items()}, "read": asdict(rc),
+        "normalize": config.normalize.to_dict(), "exact": asdict(config.exact), "top": config.top,
+        "fail_on": config.fail_on})
+    stage = _staging(out)
+    try:
+        with phase(report, "exact"):
+            run_exact(sources, stage, normalize=config.normalize, config=config.exact,
+                      top=config.top).apply_to(report)
+        if config.near is not None:
+            from .passes.near import run_near
+
+            with phase(report, "near"):
+                run_near(sources, config.near, stage, normalize=config.normalize).apply_to(report)
+        if config.containment is not None:
+            from .passes.overlap import run_containment
+
+            small = {k: s for k, s in sources.items() if k != "train"}
+            with phase(report, "containment"):
+                run_containment(small, sources["train"], config.containment, stage,
+                                normalize=config.normalize).apply_to(report)
+        bad = [(k, s.bad_log) for k, s in sources.items() if s.bad_log is not None]
+        report.bad_records = {"count": sum(b.count for _, b in bad),
+                              "by_split": {k: b.count for k, b in bad},
+                              "examples": [e.to_dict() for _, b in bad for e in b.examples][:1000]}
+        report.summary["documents"] = {k: s.docs for k, s in sources.items()}
+        report.summary["leaked_docs"] = _leaked_docs(report)
+        write_report(report, stage)
+        _publish(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return report
+
+
+def _leaked_docs(report: Report) -> int:
+    """Distinct-ish count of leak findings across passes (a document found by two passes counts in each)."""
+    total = 0
+    for name in ("exact", "near", "containment"):
+        s = report.summary.get(name) or {}
+        total += int(s.get("leaked_docs", 0) or 0)
+    return total
