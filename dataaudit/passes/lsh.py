@@ -1,0 +1,275 @@
+"""MinHash signatures (vectorized, datasketch-compatible), LSH banding and candidate pairs.
+
+Signatures. For each permutation ``k`` datasketch (>= 2.0, default scheme ``"affine32"``, see its
+``minhash.py``) maps a 32-bit shingle hash ``h`` to ``a_k * fmix32(h) + b_k mod 2^32`` (``a_k`` odd) and keeps
+the minimum over the document's shingles; ``a``, ``b`` come from ``numpy.random.RandomState(seed)``. Its
+``"legacy"`` scheme (the only one before 2.0) is ``((a_k * h + b_k) mod 2^64) mod (2^61 - 1)`` truncated to
+32 bits (the product wraps in uint64 in datasketch, so we wrap too). ``MinHasher`` draws the same ``a``, ``b``
+the same way and computes the same values for a whole batch at once: per permutation, one multiply, one add
+and one ``minimum.reduceat`` over all shingles of the batch, in chunks that stay in cache. Given the same
+32-bit shingle hashes, ``to_lean_minhash(sig, ...)`` equals ``datasketch.MinHash(num_perm, seed, scheme=...)``
+after ``update_batch`` (tests/test_near_minhash.py checks it bit for bit).
+
+Banding. ``optimal_params`` is datasketch's ``_optimal_param`` (grid search minimizing
+``w_fp * FP area + w_fn * FN area`` under the S-curve ``1 - (1 - s^r)^b``, Leskovec et al., *Mining of
+Massive Datasets*, ch. 3), with the integrals done on a fine grid in numpy. Our default weights favour
+recall (0.05, 0.95): every candidate is verified exactly afterwards, so a false positive costs a little
+time while a false negative is a missed leak.
+
+Candidates. Each band of each signature hashes to a 64-bit key; keys of one band for all documents are
+sorted (numpy), and every run of equal keys is a bucket whose members become candidate pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+
+SCHEMES = ("affine32", "legacy")
+_MERSENNE = np.uint64((1 << 61) - 1)
+_MAX32 = np.uint64((1 << 32) - 1)
+EMPTY = np.uint32(0xFFFFFFFF)   # the value of every slot of an empty document's signature (as datasketch)
+
+
+def fmix32(x: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer on a uint32 array (a new array), as datasketch's ``_fmix``."""
+    x = x ^ (x >> np.uint32(16))
+    x *= np.uint32(0x85EBCA6B)
+    x ^= x >> np.uint32(13)
+    x *= np.uint32(0xC2B2AE35)
+    x ^= x >> np.uint32(16)
+    return x
+
+
+def permutations(num_perm: int, seed: int, scheme: str = "affine32") -> tuple[np.ndarray, np.ndarray]:
+    """The permutation parameters ``(a, b)`` datasketch draws for ``MinHash(num_perm, seed, scheme=...)``."""
+    gen = np.random.RandomState(seed)
+    if scheme == "legacy":
+        ab = np.array([(gen.randint(1, _MERSENNE, dtype=np.uint64), gen.randint(0, _MERSENNE, dtype=np.uint64))
+                       for _ in range(num_perm)], dtype=np.uint64).T
+        return ab[0].copy(), ab[1].copy()
+    if scheme != "affine32":
+        raise ConfigError(f"unknown MinHash scheme {scheme!r}; choose one of {list(SCHEMES)}")
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+class MinHasher:
+    """Computes MinHash signatures of many documents at once; identical to datasketch's for the same input.
+
+    >>> mh = MinHasher(num_perm=4, seed=1)
+    >>> sig = mh.signatures(np.array([0, 3, 3], dtype=np.int64), np.array([7, 8, 9], dtype=np.uint32))
+    >>> sig.shape, sig.dtype, bool((sig[1] == 0xFFFFFFFF).all())     # doc 1 has no shingles
+    ((2, 4), dtype('uint32'), True)
+    """
+
+    def __init__(self, num_perm: int = 128, seed: int = 1, scheme: str = "affine32", chunk: int = 1 << 17):
+        if scheme not in SCHEMES:
+            raise ConfigError(f"unknown MinHash scheme {scheme!r}; choose one of {list(SCHEMES)}")
+        self.num_perm, self.seed, self.scheme, self.chunk = num_perm, seed, scheme, chunk
+        self.a, self.b = permutations(num_perm, seed, scheme)
+
+    def signatures(self, offsets: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Signatures (n_docs x num_perm, uint32) of documents whose 32-bit shingle hashes are
+        ``values[offsets[i]:offsets[i+1]]``. Documents with no shingles get all ``0xFFFFFFFF``."""
+        n_docs = len(offsets) - 1
+        sig = np.full((n_docs, self.num_perm), EMPTY, dtype=np.uint32)
+        if len(values) == 0 or n_docs == 0:
+            return sig
+        values = np.asarray(values, dtype=np.uint32)
+        if self.scheme == "affine32":
+            x = fmix32(values)
+        else:
+            x = values.astype(np.uint64)
+        nonempty = np.flatnonzero(np.diff(offsets) > 0)
+        starts = offsets[nonempty]
+        total = len(x)
+        for c0 in range(0, total, self.chunk):
+            c1 = min(c0 + self.chunk, total)
+            lo = np.searchsorted(starts, c0, side="right") - 1
+            hi = np.searchsorted(starts, c1, side="left")
+            docs = nonempty[lo:hi]
+            local = starts[lo:hi] - c0
+            local[0] = 0
+            rows = self._chunk_min(x[c0:c1], local)
+            sig[docs] = np.minimum(sig[docs], rows)
+        return sig
+
+    def _chunk_min(self, x: np.ndarray, seg: np.ndarray) -> np.ndarray:
+        rows = np.empty((len(seg), self.num_perm), dtype=np.uint32)
+        tmp = np.empty_like(x)
+        if self.scheme == "affine32":
+            for k in range(self.num_perm):
+                np.multiply(x, self.a[k], out=tmp)
+                tmp += self.b[k]
+                rows[:, k] = np.minimum.reduceat(tmp, seg)
+        else:
+            for k in range(self.num_perm):
+                np.multiply(x, self.a[k], out=tmp)    # wraps mod 2^64, as datasketch's legacy path
+                tmp += self.b[k]
+                tmp %= _MERSENNE
+                tmp &= _MAX32
+                rows[:, k] = np.minimum.reduceat(tmp, seg)
+        return rows
+
+
+def to_lean_minhash(signature: np.ndarray, *, seed: int = 1, scheme: str = "affine32"):
+    """Turn one of our signatures into a ``datasketch.LeanMinHash`` (usable in its LSH indexes).
+
+    ``seed`` and ``scheme`` must be those the signature was made with (``NearConfig.seed``/``scheme``).
+    """
+    from datasketch import LeanMinHash
+
+    sig = np.asarray(signature)
+    if scheme == "legacy":
+        values = sig.astype(np.uint64)
+    else:
+        values = sig.astype(np.uint32)
+    try:
+        return LeanMinHash(seed=seed, hashvalues=values, scheme=scheme)
+    except TypeError:   # datasketch < 2.0 knows only the legacy scheme and has no `scheme` argument
+        if scheme != "legacy":
+            raise ConfigError("datasketch < 2.0 supports only scheme='legacy'; upgrade datasketch or run "
+                              "with --minhash-scheme legacy") from None
+        return LeanMinHash(seed=seed, hashvalues=values)
+
+
+# ---------------------------------------------------------------------------------------------- banding
+
+def candidate_probability(s, bands: int, rows: int):
+    """P(two documents with Jaccard ``s`` share at least one band): ``1 - (1 - s^rows)^bands``.
+
+    >>> round(float(candidate_probability(0.85, 9, 13)), 3)     # datasketch's default at 0.8 / 128 perms
+    0.686
+    """
+    s = np.asarray(s, dtype=np.float64)
+    return 1.0 - (1.0 - s ** rows) ** bands
+
+
+def detection_curve(bands: int, rows: int, points=None) -> dict[str, float]:
+    """The candidate probability at Jaccard 0.5, 0.55, ..., 0.95 (keys are the Jaccard values as text)."""
+    pts = np.round(np.arange(0.5, 0.951, 0.05), 2) if points is None else points
+    return {f"{p:.2f}": round(float(candidate_probability(p, bands, rows)), 4) for p in pts}
+
+
+def optimal_params(threshold: float, num_perm: int, weights: tuple[float, float] = (0.05, 0.95)) -> tuple[int, int]:
+    """(bands, rows) minimizing ``w_fp * FP + w_fn * FN`` (datasketch's ``_optimal_param``, integrals on a grid).
+
+    >>> optimal_params(0.8, 128, (0.5, 0.5))     # datasketch MinHashLSH's balanced default
+    (9, 13)
+    >>> optimal_params(0.8, 128)                 # our recall-favouring default
+    (16, 8)
+    """
+    w_fp, w_fn = weights
+    grid_n = 2001
+    best, opt = float("inf"), (1, 1)
+    lo = np.linspace(0.0, threshold, grid_n)
+    hi = np.linspace(threshold, 1.0, grid_n)
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            fp = np.trapezoid(candidate_probability(lo, b, r), lo)
+            fn = np.trapezoid(1.0 - candidate_probability(hi, b, r), hi)
+            err = fp * w_fp + fn * w_fn
+            if err < best - 1e-12:
+                best, opt = err, (b, r)
+    return opt
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """64-bit key of each band of each signature: (n_docs x bands) uint64.
+
+    The key mixes the band's ``rows`` values and the band index, so equal keys mean (but for a 2^-64
+    chance) equal bands; collisions only add candidates, which verification removes.
+    """
+    n = sig.shape[0]
+    keys = np.empty((n, bands), dtype=np.uint64)
+    s64 = sig.astype(np.uint64)
+    for i in range(bands):
+        acc = np.full(n, (0x9E3779B97F4A7C15 * (i + 1)) & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64)
+        for j in range(rows):
+            acc ^= s64[:, i * rows + j] + np.uint64((0x632BE59BD9B4E019 * (j + 1)) & 0xFFFFFFFFFFFFFFFF)
+            acc *= np.uint64(0xFF51AFD7ED558CCD)
+            acc ^= acc >> np.uint64(29)
+        keys[:, i] = acc
+    return keys
+
+
+@dataclass
+class BucketStats:
+    """What candidate generation saw: buckets, pairs emitted, and pairs skipped by the bucket cap."""
+
+    buckets: int = 0
+    largest_bucket: int = 0
+    capped_buckets: int = 0
+    pairs_skipped_by_cap: int = 0
+
+
+def bucket_pairs(keys: np.ndarray, groups: np.ndarray, mode: str, max_bucket: int,
+                 stats: BucketStats) -> np.ndarray:
+    """Candidate pairs (i < j, as one int64 array ``i * 2^32 + j``) from one band's keys.
+
+    ``groups`` gives each document's split code; ``mode`` "cross" keeps pairs of different splits,
+    "within" pairs of the same split, "both" all. A bucket larger than ``max_bucket`` members pairs each
+    member with the first ``max_bucket`` members only (counted in ``stats``).
+    """
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    if len(k) < 2:
+        return np.zeros(0, np.int64)
+    brk = np.flatnonzero(k[1:] != k[:-1]) + 1
+    starts = np.concatenate(([0], brk))
+    sizes = np.diff(np.concatenate((starts, [len(k)])))
+    multi = sizes > 1
+    stats.buckets += int(multi.sum())
+    if not multi.any():
+        return np.zeros(0, np.int64)
+    stats.largest_bucket = max(stats.largest_bucket, int(sizes.max()))
+    out = []
+    # small buckets (the usual case) vectorized by bucket size; big ones one by one
+    ms, mz = starts[multi], sizes[multi]
+    for size in np.unique(mz):
+        sel = ms[mz == size]
+        members = order[sel[:, None] + np.arange(size)]          # (n_buckets, size)
+        if size > max_bucket:
+            stats.capped_buckets += len(sel)
+            for row in members:
+                out.append(_capped_pairs(row, groups, mode, max_bucket, stats))
+            continue
+        ii, jj = np.triu_indices(size, 1)
+        a = members[:, ii].ravel()
+        b = members[:, jj].ravel()
+        out.append(_filter_pairs(a, b, groups, mode))
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def _capped_pairs(members: np.ndarray, groups, mode, cap, stats) -> np.ndarray:
+    members = np.sort(members)
+    head = members[:cap]
+    a = np.repeat(head, len(members))
+    b = np.tile(members, len(head))
+    keep = a < b
+    full = len(members) * (len(members) - 1) // 2
+    stats.pairs_skipped_by_cap += full - int(keep.sum())
+    return _filter_pairs(a[keep], b[keep], groups, mode)
+
+
+def _filter_pairs(a: np.ndarray, b: np.ndarray, groups: np.ndarray, mode: str) -> np.ndarray:
+    lo = np.minimum(a, b).astype(np.int64)
+    hi = np.maximum(a, b).astype(np.int64)
+    if mode == "cross":
+        keep = groups[lo] != groups[hi]
+    elif mode == "within":
+        keep = groups[lo] == groups[hi]
+    else:
+        keep = lo != hi
+    keep &= lo != hi
+    return (lo[keep] << np.int64(32)) | hi[keep]
+
+
+def unpack_pairs(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of the packing used by ``bucket_pairs``: (i, j) int64 arrays."""
+    return packed >> np.int64(32), packed & np.int64(0xFFFFFFFF)
