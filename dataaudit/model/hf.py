@@ -1,0 +1,185 @@
+"""Any local Hugging Face causal LM (a directory, or a name already in the local cache), offline, with its tokenizer.
+
+Nothing is downloaded: ``from_pretrained`` runs with ``local_files_only=True``. Padding is done by the scorer
+(always on the right, with an attention mask, pad id 0 masked out), so the tokenizer's ``padding_side`` and a
+missing pad token do not matter. BOS is added by the scorer according to its BOS policy, never by the
+tokenizer (``add_special_tokens=False``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError
+from .base import Encoded, ReferenceModel
+
+#: the largest model_max_length a tokenizer can report that is a real limit (HF uses 1e30 for "none")
+_SANE_MAX = 1_000_000
+
+
+def _one_line(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()
+    return msg[0] if msg else type(e).__name__
+
+
+def _hash_model(model, extra: str) -> str:
+    """xxh3-128 over the config and every tensor's name, dtype, shape and bytes (weights-format independent)."""
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    h.update(extra.encode())
+    h.update(model.config.to_json_string(use_diff=False).encode())
+    for name, t in sorted(model.state_dict().items()):
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(__import__("torch").uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _tokenizer_id(tok) -> str:
+    import xxhash
+
+    h = xxhash.xxh3_64()
+    backend = getattr(tok, "backend_tokenizer", None)
+    if backend is not None:
+        h.update(backend.to_str().encode())
+    else:
+        h.update(repr(sorted(tok.get_vocab().items())).encode())
+    h.update(repr(tok.special_tokens_map).encode())
+    base = os.path.basename(str(getattr(tok, "name_or_path", "")).rstrip("/")) or type(tok).__name__
+    return f"{base}:{h.hexdigest()}"
+
+
+class HFModel(ReferenceModel):
+    """A transformers ``AutoModelForCausalLM`` with its ``AutoTokenizer``."""
+
+    kind = "hf"
+
+    def __init__(self, model, tokenizer, *, name: str, device) -> None:
+        import torch
+
+        self.model = model.eval()
+        self.tok = tokenizer
+        self.name = name
+        self.device = torch.device(device)
+        cfg = model.config
+        limits = [getattr(cfg, k, None) for k in ("max_position_embeddings", "n_positions", "n_ctx")]
+        limits = [x for x in limits if isinstance(x, int) and x > 0]
+        tml = getattr(tokenizer, "model_max_length", None)
+        if not limits and isinstance(tml, int) and 0 < tml < _SANE_MAX:
+            limits = [tml]
+        self.max_length = min(limits) if limits else 2048
+        bos = tokenizer.bos_token_id
+        if bos is None:   # lm-eval's rolling loglikelihood uses the end-of-text token as the prefix
+            bos = tokenizer.eos_token_id
+        self.bos_id = bos
+        self.vocab_size = int(model.get_output_embeddings().weight.shape[0]) \
+            if model.get_output_embeddings() is not None else int(cfg.vocab_size)
+        self.tokenizer_id = _tokenizer_id(tokenizer)
+        self.fingerprint = _hash_model(model, self.tokenizer_id)
+        self.model.to(self.device)
+        self._split = self._check_split()
+
+    # -- the two halves --------------------------------------------------------------------------------
+    def _check_split(self) -> bool:
+        """True when body + output head reproduce ``model(x).logits`` (false for heads with extra scaling)."""
+        import torch
+
+        head = self.model.get_output_embeddings()
+        if head is None or getattr(self.model, "base_model", None) is None or self.model.base_model is self.model:
+            return False
+        ids = torch.arange(1, 9, device=self.device).remainder(self.vocab_size).unsqueeze(0)
+        mask = torch.ones_like(ids)
+        with torch.inference_mode():
+            full = self.model(input_ids=ids, attention_mask=mask).logits.float()
+            h = self.model.base_model(input_ids=ids, attention_mask=mask)[0]
+            part = head(h).float()
+        return bool(torch.allclose(full, part, rtol=1e-4, atol=1e-4))
+
+    def hidden(self, input_ids, attention_mask):
+        if self._split:
+            return self.model.base_model(input_ids=input_ids, attention_mask=attention_mask)[0]
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def project(self, hidden):
+        if self._split:
+            return self.model.get_output_embeddings()(hidden)
+        return hidden
+
+    # -- tokenizer -------------------------------------------------------------------------------------
+    def encode(self, texts: list[str]) -> list[Encoded]:
+        fast = getattr(self.tok, "is_fast", False)
+        enc = self.tok(list(texts), add_special_tokens=False, return_offsets_mapping=fast,
+                       return_attention_mask=False, verbose=False)
+        out = []
+        for i, ids in enumerate(enc["input_ids"]):
+            arr = np.asarray(ids, dtype=np.int64)
+            if fast:
+                off = np.asarray(enc["offset_mapping"][i], dtype=np.int64).reshape(-1, 2)
+                out.append(Encoded(arr, off[:, 0].copy(), off[:, 1].copy()))
+            else:
+                out.append(Encoded(arr, None, None))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d["architecture"] = (getattr(self.model.config, "architectures", None) or ["?"])[0]
+        d["params"] = int(sum(p.numel() for p in self.model.parameters()))
+        return d
+
+
+def load_hf(path_or_name: str | os.PathLike, *, device) -> HFModel:
+    """Load a local causal LM and its tokenizer offline; every failure is a one-line ``ModelError``."""
+    import logging
+
+    try:
+        import transformers
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    except ImportError as e:  # pragma: no cover - transformers is a declared extra
+        raise ModelError(f"loading a Hugging Face model needs transformers: pip install 'dataaudit[hf]' ({e})")
+    name = str(path_or_name)
+    p = Path(name).expanduser()
+    looks_like_path = p.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1
+    if looks_like_path and not p.exists():
+        raise ModelError(f"model path {name!r} does not exist; pass a directory with config.json and weights, "
+                         f"or omit --model to fit the default byte-level model")
+    if p.is_file():
+        raise ModelError(f"model path {name!r} is a file; pass the directory that holds config.json, weights "
+                         f"and tokenizer files")
+    if p.is_dir() and not (p / "config.json").exists():
+        raise ModelError(f"{name!r} has no config.json, so it is not a Hugging Face model directory; pass the "
+                         f"directory saved by save_pretrained(), or a byte-level model directory from dataaudit")
+    src = str(p) if p.exists() else name
+    prev = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    try:
+        try:
+            config = AutoConfig.from_pretrained(src, local_files_only=True)
+        except (OSError, ValueError) as e:
+            raise ModelError(f"model {name!r} is neither a directory nor in the local Hugging Face cache "
+                             f"(offline: nothing is downloaded; {_one_line(e)}). Pass a local directory, or omit "
+                             f"--model to fit the default byte-level model") from None
+        try:
+            model = AutoModelForCausalLM.from_pretrained(src, local_files_only=True, config=config,
+                                                         torch_dtype="auto" if str(device).startswith("cuda")
+                                                         else None)
+        except ValueError as e:
+            mt = getattr(config, "model_type", "?")
+            raise ModelError(f"model {name!r} (model_type {mt!r}) is not a causal language model "
+                             f"({_one_line(e)}); pass a causal LM such as GPT-2 or Llama") from None
+        except (OSError, RuntimeError) as e:
+            raise ModelError(f"cannot load weights of {name!r}: {_one_line(e)}") from None
+        try:
+            tok = AutoTokenizer.from_pretrained(src, local_files_only=True)
+        except (OSError, ValueError, TypeError) as e:
+            raise ModelError(f"model {name!r} has no usable tokenizer: {_one_line(e)}; save the tokenizer "
+                             f"next to the model with tokenizer.save_pretrained(dir)") from None
+    finally:
+        transformers.logging.set_verbosity(prev)
+    if not str(device).startswith("cuda"):
+        model = model.float()
+    return HFModel(model, tok, name=name, device=device)
