@@ -183,7 +183,7 @@ def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_di
                 h = hash_batch(texts, normalize)
                 n = batch.num_rows
                 spill.add(pa.RecordBatch.from_arrays(
-                    [h, batch.column(0), batch.column(1), pc.cast(nb, pa.int64()),
+                    [h, batch.column(0), pa.array([split] * n, pa.string()), pc.cast(nb, pa.int64()),
                      pa.array(np.arange(seq, seq + n, dtype=np.int64))], schema=HASH_RECORD))
                 seq += n
                 c.docs += n

@@ -1,0 +1,111 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dataaudit.cli import main
+
+
+def _split(capsys, *args):
+    code = main(["split", "--quiet", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_leaks_exit_1_and_json_schema(corpus, tmp_path, capsys):
+    code, out, err = _split(capsys, "--train", corpus / "train.jsonl", "--val", corpus / "val.parquet",
+                            "--test", corpus / "test_txt", "--id-column", "id", "--format", "json",
+                            "--out", tmp_path / "r")
+    assert code == 1, err
+    doc = json.loads(out)
+    assert doc["schema_version"] == 1 and doc["kind"] == "split"
+    for key in ("config", "summary", "findings", "files", "warnings", "phases", "bad_records", "versions"):
+        assert key in doc
+    assert doc["config"]["normalize"] == {"nfkc": True, "lower": True, "punctuation": True, "digits": False,
+                                          "whitespace": True}
+    assert doc["summary"]["exact"]["splits"]["val"]["leaked_docs"] == 7
+    assert doc["versions"]["xxhash"]
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["summary"] == doc["summary"]
+    assert (tmp_path / "r" / "report.md").read_text().startswith("# dataaudit split report")
+    for rel in doc["files"].values():
+        assert (tmp_path / "r" / rel).exists()
+
+
+def test_clean_split_exits_0(corpus, tmp_path, capsys):
+    code, out, _ = _split(capsys, "--train", corpus / "test.arrow", "--val", corpus / "evalset.jsonl",
+                          "--out", tmp_path / "r")
+    assert code == 0
+    assert "0 exact leaks" in out
+
+
+@pytest.mark.parametrize("fail_on, code", [("never", 0), ("leak", 1), ("0.5", 0), ("0.05", 1)])
+def test_fail_on(corpus, tmp_path, capsys, fail_on, code):
+    got, _, _ = _split(capsys, "--train", corpus / "train.jsonl", "--val", corpus / "val.jsonl",
+                       "--fail-on", fail_on, "--out", tmp_path / "r")
+    assert got == code
+
+
+def test_fail_on_duplicate_level(corpus, tmp_path, capsys):
+    # test.arrow vs evalset: no leaks and no duplicates -> 0 even at the strictest level
+    assert _split(capsys, "--train", corpus / "test.arrow", "--val", corpus / "evalset.jsonl",
+                  "--fail-on", "duplicate", "--out", tmp_path / "a")[0] == 0
+    # train vs evalset: no leaks, but train has duplicates
+    assert _split(capsys, "--train", corpus / "train.jsonl", "--val", corpus / "evalset.jsonl",
+                  "--fail-on", "duplicate", "--out", tmp_path / "b")[0] == 1
+    assert _split(capsys, "--train", corpus / "train.jsonl", "--val", corpus / "evalset.jsonl",
+                  "--out", tmp_path / "c")[0] == 0
+
+
+@pytest.mark.parametrize("val, message", [
+    ("bad_json.jsonl", "bad_json.jsonl line 3: invalid JSON"),
+    ("null_text.jsonl", "null_text.jsonl line 2: text field 'text' is null"),
+    ("nonstring_text.jsonl", "line 2: text field 'text' is a int, not a string"),
+    ("bad_utf8.jsonl", "bad_utf8.jsonl line 2: line is not valid UTF-8"),
+    ("empty.jsonl", "split 'val' is empty"),
+    ("truncated.parquet", "truncated.parquet: not a readable Parquet file"),
+    ("notes.xyz", "cannot tell the format"),
+    ("no_text_column.parquet", "available: ['id', 'html']. Pass --text-column"),
+    ("missing.jsonl", "missing.jsonl: no such file or directory"),
+])
+def test_bad_input_one_line_exit_2_nothing_written(corpus, broken, tmp_path, capsys, val, message):
+    code, out, err = _split(capsys, "--train", corpus / "train.jsonl", "--val", broken / val,
+                            "--out", tmp_path / "r")
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("dataaudit: error: ") and message in err
+    assert not (tmp_path / "r").exists()
+    assert list(tmp_path.iterdir()) == []  # no staging directory left behind either
+
+
+def test_skip_bad_records_counts_them(corpus, broken, tmp_path, capsys):
+    code, out, _ = _split(capsys, "--train", corpus / "train.jsonl", "--val", broken / "bad_json.jsonl",
+                          "--on-bad-record", "skip", "--format", "json", "--out", tmp_path / "r")
+    doc = json.loads(out)
+    assert doc["bad_records"]["count"] == 1 and doc["bad_records"]["by_split"] == {"train": 0, "val": 1}
+    assert doc["bad_records"]["examples"][0]["line"] == 3
+    assert doc["summary"]["documents"]["val"] == 3
+    assert "## Bad records" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    assert main(["split", "--val", "x"]) == 2            # --train missing
+    assert main(["split", "--train", "x", "--out", str(tmp_path), "--fail-on", "bogus"]) == 2
+    assert main(["split", "--train", "x", "--out", str(tmp_path)]) == 2   # nothing to compare with
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "nothing to compare train with" in err and "--fail-on 'bogus'" in err
+
+
+def test_rerun_replaces_report(corpus, tmp_path, capsys):
+    for val in ("val.jsonl", "evalset.jsonl"):
+        _split(capsys, "--train", corpus / "train.jsonl", "--val", corpus / val, "--out", tmp_path / "r")
+    doc = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert doc["summary"]["exact"]["splits"]["val"]["leaked_docs"] == 0
+
+
+def test_console_entry_points(corpus, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "dataaudit", "split", "--train", str(corpus / "train.jsonl"),
+                        "--val", str(corpus / "val.jsonl"), "--out", str(tmp_path / "r")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "7 exact leaks" in r.stdout and r.stderr == ""

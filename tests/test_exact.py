@@ -1,0 +1,93 @@
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dataaudit.api import ReadConfig, SplitConfig, audit_split
+from dataaudit.passes.exact import ExactConfig, hash_batch, run_exact
+from dataaudit.records import DOC_SCHEMA
+from dataaudit.text import normalize
+
+import xxhash
+
+
+def test_hash_is_xxh3_128_of_normalized_text():
+    texts = pa.array(["Hello,  World!", "hello world", "other"], pa.large_string())
+    h = hash_batch(texts).to_pylist()
+    assert h[0] == h[1] != h[2]
+    assert h[2] == xxhash.xxh3_128_digest(normalize("other").encode())
+
+
+def test_planted_fixture_duplicates_found_and_nothing_else(corpus, expected, tmp_path):
+    cfg = SplitConfig(read=ReadConfig(id_column="id"))
+    report = audit_split(corpus / "train.jsonl", corpus / "val.jsonl", corpus / "test.arrow", out_dir=tmp_path,
+                         config=cfg)
+    leaks = pq.read_table(tmp_path / "exact_leaks.parquet").to_pylist()
+    got = {r["doc_id"]: sorted(r["train_doc_ids"]) for r in leaks}
+    assert got == expected["exact_leaks"]
+    dups = pq.read_table(tmp_path / "exact_duplicates.parquet").to_pylist()
+    groups: dict[tuple, list] = {}
+    for r in dups:
+        groups.setdefault((r["split"], r["group_id"]), []).append(r["doc_id"])
+    train_groups = sorted(sorted(v) for (s, _), v in groups.items() if s == "train")
+    val_groups = sorted(sorted(v) for (s, _), v in groups.items() if s == "val")
+    assert train_groups == sorted(expected["train_dup_groups"])
+    assert val_groups == sorted(expected["val_dup_groups"])
+    s = report.summary["exact"]["splits"]
+    assert s["val"]["leaked_docs"] == 7 and s["test"]["leaked_docs"] == 1
+    assert s["train"]["dup_docs"] == 5 and s["train"]["dup_groups"] == 5
+    # bytes are counted over the original text of each leaked document
+    val_bytes = {r["id"]: len(r["text"].encode()) for r in
+                 pa.Table.from_pylist([__import__("json").loads(line) for line in
+                                       (corpus / "val.jsonl").read_text().splitlines()]).to_pylist()}
+    assert s["val"]["leaked_bytes"] == sum(val_bytes[k] for k in expected["exact_leaks"] if k.startswith("val"))
+    # every first member is flagged exactly once per group
+    firsts = [r for r in dups if r["is_first"]]
+    assert len(firsts) == len(groups)
+
+
+def _table(docs, prefix):
+    split = {"t": "train", "v": "val"}[prefix]
+    return pa.Table.from_pylist([{"doc_id": f"{prefix}{i}", "split": split, "text": t, "source": prefix, "row": i}
+                                 for i, t in enumerate(docs)], schema=DOC_SCHEMA)
+
+
+def _run(tmp_path, train, val, batch, buckets):
+    srcs = {"train": lambda: _table(train, "t").to_batches(max_chunksize=batch),
+            "val": lambda: [b for b in _table(val, "v").to_batches(max_chunksize=batch)]}
+    res = run_exact(srcs, tmp_path, config=ExactConfig(n_buckets=buckets))
+    leaks = pq.read_table(tmp_path / "exact_leaks.parquet").to_pylist()
+    dups = pq.read_table(tmp_path / "exact_duplicates.parquet").to_pylist()
+    return res.summary, leaks, dups
+
+
+words = st.sampled_from(["a", "B", "c!", "d", " ", "É", "e\u0301"])
+docs = st.lists(st.lists(words, max_size=4).map("".join), max_size=25)
+
+
+@settings(max_examples=40, deadline=None)
+@given(docs, docs, st.integers(1, 9), st.sampled_from([1, 3, 64, 256]))
+def test_results_do_not_depend_on_batch_size_or_buckets(tmp_path_factory, train, val, batch, buckets):
+    a = _run(tmp_path_factory.mktemp("a"), train, val, batch, buckets)
+    b = _run(tmp_path_factory.mktemp("b"), train, val, 1000, 64)
+    assert a == b
+    # brute force: a val doc leaks iff its normalized text equals some train doc's
+    norm_train = {normalize(t) for t in train}
+    assert {r["doc_id"] for r in a[1]} == {f"v{i}" for i, t in enumerate(val) if normalize(t) in norm_train}
+
+
+@settings(max_examples=25, deadline=None)
+@given(docs, docs)
+def test_leaks_are_symmetric(tmp_path_factory, x, y):
+    """Swapping which split is 'train' swaps the leak relation, never changes which texts are shared."""
+    _, l1, _ = _run(tmp_path_factory.mktemp("a"), x, y, 7, 8)
+    _, l2, _ = _run(tmp_path_factory.mktemp("b"), y, x, 7, 8)
+    shared1 = {normalize(y[int(r["doc_id"][1:])]) for r in l1}
+    shared2 = {normalize(x[int(r["doc_id"][1:])]) for r in l2}
+    assert shared1 == shared2
+
+
+def test_spill_files_are_removed(tmp_path):
+    _run(tmp_path, ["x", "y"], ["x"], 1, 4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exact_duplicates.parquet", "exact_leaks.parquet"]
