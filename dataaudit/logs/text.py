@@ -1,0 +1,219 @@
+"""Text logs: Megatron / Megatron-DeepSpeed iteration lines, nanoGPT ``step:N/M`` lines, a user regex.
+
+Lines that are not log lines (prose, code, the training script a nanoGPT log starts with) are ignored;
+a line that *starts* like a log line but cannot be read (a wrapped or truncated line, a number that is
+not a number) is recorded as a bad record with its line number, never skipped silently.
+
+Megatron (megatron/training.py ``training_log``; the BigScience chronicles quote it verbatim)::
+
+    iteration     7000/  159576 | consumed samples: 260912 | ... | lm loss: 6.444662E+00 | grad norm: 98258.265 |
+    validation loss at iteration 7000 | lm loss value: 7.174200E+00 | lm loss PPL: 1.305315E+03 |
+
+Each ``key: number`` field becomes a metric with a normalized name (``lm loss`` -> ``lm_loss``,
+``elapsed time per iteration (ms)`` -> ``elapsed_time_per_iteration_ms``); validation fields get a
+``val_`` prefix (``val_lm_loss``). A line cut by a terminal or an editor (it does not end with ``|``)
+is joined with the next lines until it does. Megatron prints the loss averaged over ``--log-interval``
+iterations.
+
+nanoGPT / modded-nanogpt (``print0(f"step:{step}/{n} train_loss:{x} train_time:{t}ms ...")``)::
+
+    step:918/1530 train_loss:4.8203 train_time:160338ms step_avg:175.03ms
+    step:1000/1530 val_loss:3.5310 train_time:...
+
+Markdown files (``.md``): each fenced code block is a separate excerpt and becomes its own run
+``<stem>@L<line>`` (chronicles quote unrelated moments of training; joining them would invent rewinds).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import ConfigError, LogError
+from .table import LogBuilder
+
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf|infinity)"
+MEGATRON_HEAD = re.compile(r"\biteration\s+(\d+)\s*/\s*(\d+)\s*\|", re.IGNORECASE)
+MEGATRON_VALID = re.compile(r"\b(?:validation|valid)\s+loss\s+at\s+iteration\s+(\d+)\s*\|", re.IGNORECASE)
+_FIELD = re.compile(r"([A-Za-z][A-Za-z0-9 _\-/().]*?)\s*:\s*(" + _NUM + r")\s*(?=\||$)", re.IGNORECASE)
+NANOGPT = re.compile(r"^\s*step:(\d+)/(\d+)((?:\s+\w+:\S+)+)\s*$")
+NANOGPT_START = re.compile(r"^\s*step:\d+/\d+\s")
+_NANO_FIELD = re.compile(r"(\w+):(" + _NUM + r")(ms|s)?$", re.IGNORECASE)
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+# Megatron's own field names: a line wrapped inside a word ("iteratio\nns") is rejoined with a space, so
+# keys are matched against these with spaces removed (megatron/training.py training_log).
+_MEGATRON_KEYS = ("consumed samples", "consumed tokens", "elapsed time per iteration (ms)",
+                  "elapsed time per iteration (s)", "learning rate", "global batch size", "lm loss",
+                  "loss scale", "grad norm", "num zeros", "number of skipped iterations",
+                  "number of nan iterations", "samples per second", "TFLOPs", "params norm",
+                  "lm loss value", "lm loss PPL")
+_DESPACED = {re.sub(r"\s+", "", k.lower()): k for k in _MEGATRON_KEYS}
+
+
+def _megatron_key(key: str) -> str:
+    return norm_key(_DESPACED.get(re.sub(r"\s+", "", key.lower()), key))
+
+
+def norm_key(key: str) -> str:
+    """``'elapsed time per iteration (ms)'`` -> ``'elapsed_time_per_iteration_ms'``."""
+    key = re.sub(r"[^0-9a-zA-Z]+", "_", key.strip().lower())
+    return key.strip("_")
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for i, line in enumerate(f, 1):
+            yield i, line.rstrip("\n")
+
+
+def sniff_text(path: Path, limit: int = 2_000_000) -> str | None:
+    """'megatron' or 'nanogpt' if the first ``limit`` bytes hold such a line, else None."""
+    n = 0
+    for _i, line in _lines(path):
+        if MEGATRON_HEAD.search(line) or MEGATRON_VALID.search(line):
+            return "megatron"
+        if NANOGPT.match(line):
+            return "nanogpt"
+        n += len(line) + 1
+        if n > limit:
+            break
+    return None
+
+
+def read_megatron(path: Path, builder: LogBuilder, *, run: str | None = None) -> None:
+    base = run or path.stem
+    markdown = path.suffix.lower() in (".md", ".markdown")
+    name = base
+    pending: tuple[int, str] | None = None   # a record whose line was wrapped, waiting for its end
+    cont: list[str] = []
+    n_records = 0
+
+    def flush(lineno: int, text: str) -> None:
+        nonlocal n_records
+        m = MEGATRON_VALID.search(text)
+        prefix = "val_"
+        if m is None:
+            m = MEGATRON_HEAD.search(text)
+            prefix = ""
+        step = int(m.group(1))
+        builder.info(name, path, "megatron")
+        has_loss = False
+        for fm in _FIELD.finditer(text[m.end():]):
+            key = _megatron_key(fm.group(1))
+            if prefix and key.endswith("_value"):
+                key = key[: -len("_value")]
+            builder.add(name, step, prefix + key, float(fm.group(2)))
+            has_loss = has_loss or "loss" in key
+        if has_loss:
+            n_records += 1
+        else:
+            builder.bad_record(str(path), f"Megatron line for iteration {step} has no loss field "
+                               f"(wrapped, truncated or edited line?)", line=lineno)
+
+    for lineno, line in _lines(path):
+        if markdown and _FENCE.match(line):
+            if pending is not None:
+                flush(pending[0], pending[1] + " " + " ".join(cont))
+                pending, cont = None, []
+            name = f"{base}@L{lineno}"
+            continue
+        head = MEGATRON_HEAD.search(line) or MEGATRON_VALID.search(line)
+        if pending is not None:
+            if head or len(cont) >= 4:
+                flush(pending[0], pending[1] + " " + " ".join(cont))
+                pending, cont = None, []
+            else:  # a wrapped line goes on until a line ends with '|'
+                cont.append(line.strip())
+                if line.rstrip().endswith("|"):
+                    flush(pending[0], pending[1] + " " + " ".join(cont))
+                    pending, cont = None, []
+                continue
+        if head:
+            if line.rstrip().endswith("|"):
+                flush(lineno, line)
+            else:
+                pending, cont = (lineno, line), []
+    if pending is not None:
+        flush(pending[0], pending[1] + " " + " ".join(cont))
+    if n_records == 0:
+        raise LogError(f"{path}: no Megatron 'iteration N/ M | ... | lm loss: X |' lines found; "
+                       f"pick the right --log-format or pass --pattern with named groups")
+
+
+def read_nanogpt(path: Path, builder: LogBuilder, *, run: str | None = None) -> None:
+    name = run or path.stem
+    n = 0
+    for lineno, line in _lines(path):
+        m = NANOGPT.match(line)
+        if m is None:
+            if NANOGPT_START.match(line):
+                builder.bad_record(str(path), "line starts like 'step:N/M' but has no 'name:value' fields",
+                                   line=lineno)
+            continue
+        step = int(m.group(1))
+        builder.info(name, path, "nanogpt")
+        for tok in m.group(3).split():
+            fm = _NANO_FIELD.match(tok)
+            if fm is None:
+                builder.bad_record(str(path), f"field {tok!r} is not name:number", line=lineno)
+                continue
+            val = float(fm.group(2))
+            unit = fm.group(3)
+            key = fm.group(1) + (f"_{unit.lower()}" if unit else "")
+            if key == "step_avg_ms" and math.isnan(val):
+                continue  # modded-nanogpt prints step_avg:nanms before timing starts: not a measurement
+            builder.add(name, step, key, val)
+            n += 1
+    if n == 0:
+        raise LogError(f"{path}: no 'step:N/M name:value' lines found; pick the right --log-format "
+                       f"or pass --pattern with named groups")
+
+
+def compile_pattern(pattern: str) -> re.Pattern:
+    try:
+        rx = re.compile(pattern)
+    except re.error as e:
+        raise ConfigError(f"--pattern {pattern!r} is not a valid regular expression: {e}") from None
+    if "step" not in rx.groupindex:
+        raise ConfigError(f"--pattern {pattern!r} needs a named group 'step', e.g. "
+                          r"'step (?P<step>\d+) loss (?P<loss>\S+)'; every other named group is a metric")
+    if len(rx.groupindex) < 2:
+        raise ConfigError(f"--pattern {pattern!r} has no metric group: add one such as (?P<loss>\\S+)")
+    return rx
+
+
+def read_regex(path: Path, builder: LogBuilder, *, pattern: str, run: str | None = None) -> None:
+    """Every line matching ``pattern`` (searched, not anchored) gives one point per named group."""
+    rx = compile_pattern(pattern)
+    name = run or path.stem
+    metrics = [g for g in rx.groupindex if g not in ("step", "wall_time", "run")]
+    n = 0
+    for lineno, line in _lines(path):
+        m = rx.search(line)
+        if m is None:
+            continue
+        builder.info(m.groupdict().get("run") or name, path, "regex")
+        try:
+            step = int(float(m.group("step")))
+        except (TypeError, ValueError):
+            builder.bad_record(str(path), f"step {m.group('step')!r} is not a number", line=lineno)
+            continue
+        wall = m.groupdict().get("wall_time")
+        for g in metrics:
+            raw = m.group(g)
+            if raw is None:
+                continue
+            try:
+                val = float(raw)
+                wt = float(wall) if wall else math.nan
+            except ValueError:
+                builder.bad_record(str(path), f"group {g!r}: {raw!r} is not a number", line=lineno)
+                continue
+            builder.add(m.groupdict().get("run") or name, step, g, val, wt)
+            n += 1
+    if n == 0:
+        raise LogError(f"{path}: no line matches --pattern {pattern!r}")
