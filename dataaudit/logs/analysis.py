@@ -127,7 +127,9 @@ def _detect(series, meta, metric, grad_metric, eval_metric, cfg, dcfg, report) -
                 res["events"].append({"run": run, "metric": gm, "kind": "grad_norm_spike", "step": g["step"],
                                       "value": g["value"], "detail": f"grad norm {g['value']:.4g} vs "
                                       f"baseline {g['baseline']:.4g} (z={g['score']:.1f})"})
-        dg.grad_relation(spikes, gspikes, dcfg) if gm is not None else [
+        u = np.unique(steps)
+        stride = int(np.median(np.diff(u))) if u.size > 2 else 1
+        dg.grad_relation(spikes, gspikes, dcfg, stride) if gm is not None else [
             s.update(grad_norm_spike=None, grad_relation="no grad-norm metric") for s in spikes]
         events = dg.divergence(sc, dcfg) + dg.plateaus(steps, vals, dcfg) + \
             dg.restarts(steps, wall, dcfg, info.get("markers"))

@@ -137,9 +137,10 @@ def restarts(steps: np.ndarray, wall: np.ndarray, cfg: DiagnoseConfig,
 
 
 def grad_relation(loss_spikes: list[dict[str, Any]], grad_spikes: list[dict[str, Any]],
-                  cfg: DiagnoseConfig) -> None:
+                  cfg: DiagnoseConfig, stride: int = 1) -> None:
     """Annotate each loss spike (in place) with the nearest grad-norm spike and whether it precedes,
-    coincides with or follows it (within ``grad_window`` steps)."""
+    coincides with or follows it (within ``grad_window`` steps, or one logging ``stride`` if longer)."""
+    window = max(cfg.grad_window, int(stride))
     gsteps = np.array(sorted(g["step"] for g in grad_spikes), dtype=np.int64)
     for s in loss_spikes:
         s["grad_norm_spike"] = None
@@ -150,7 +151,7 @@ def grad_relation(loss_spikes: list[dict[str, Any]], grad_spikes: list[dict[str,
         cands = [gsteps[k] for k in (j - 1, j) if 0 <= k < gsteps.size]
         near = min(cands, key=lambda g: abs(int(g) - s["step"]))
         delta = int(near) - s["step"]
-        if abs(delta) <= cfg.grad_window:
+        if abs(delta) <= window:
             s["grad_norm_spike"] = int(near)
             s["grad_relation"] = "coincides" if delta == 0 else ("precedes" if delta < 0 else "follows")
 

@@ -2,8 +2,11 @@
 
 Method. Work on ``x = log(value)`` (a spike is a *relative* jump; log also tames the early, fast-falling
 part of a loss curve). For each point ``i`` the baseline is the median of the previous ``window`` finite
-points and the scale is ``1.4826 * MAD`` of those points (the MAD scaled to a normal sigma), floored at
-``scale_floor``. The score is the robust z ``(x[i] - median) / scale``: Iglewicz & Hoaglin's modified
+points and the scale is a robust sigma of the noise in those points, floored at ``scale_floor``:
+by default ``1.4826 * median|x[j+1] - x[j]| / sqrt(2)`` over the window, a median version of von
+Neumann's successive-difference estimator (von Neumann et al., "The mean square successive difference",
+Ann. Math. Stat. 1941), which a falling trend does not inflate; ``scale='mad'`` uses the plain
+``1.4826 * MAD`` (a steep early decay then hides spikes). The score is the robust z ``(x[i] - median) / scale``: Iglewicz & Hoaglin's modified
 z-score (*How to Detect and Handle Outliers*, ASQC 1993; they use 0.6745 = 1/1.4826 and flag |z| > 3.5)
 applied over a trailing window, so each point is judged only by what came before it (causal: a detector
 that looks ahead would not work online and would let the spike lower its own score). A point is a spike
@@ -45,6 +48,7 @@ class SpikeConfig:
     merge_gap: int = 1               # spike points this many points apart (or fewer) are one spike
     scale_floor: float = 0.002       # floor on the scale (log units, ~0.2%): a flat curve must not make every wiggle a spike
     transform: Literal["auto", "log", "none"] = "auto"   # auto = log when every finite value is > 0
+    scale: Literal["diff", "mad"] = "diff"   # noise from successive differences (trend-proof) or the plain MAD
     chunk: int = 65536               # points per vectorized block (memory: chunk * window * 8 bytes)
 
     def __post_init__(self) -> None:
@@ -56,6 +60,8 @@ class SpikeConfig:
             raise ConfigError(f"threshold={self.threshold} must be > 0 (robust z; try 6)")
         if self.min_rise < 0:
             raise ConfigError(f"min_rise={self.min_rise} must be >= 0")
+        if self.scale not in ("diff", "mad"):
+            raise ConfigError(f"scale={self.scale!r}; choose diff or mad")
         if self.transform not in ("auto", "log", "none"):
             raise ConfigError(f"transform={self.transform!r}; choose auto, log or none")
 
@@ -79,30 +85,40 @@ class Scored:
     spikes: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _trailing_median_mad(x: np.ndarray, window: int, min_history: int, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Median, MAD and history count of the ``window`` values strictly before each position of ``x``.
+def _trailing_stats(x: np.ndarray, window: int, min_history: int, chunk: int,
+                    scale: str) -> tuple[np.ndarray, np.ndarray]:
+    """Median and raw spread of the ``window`` values strictly before each position of ``x``.
 
-    ``x`` holds only finite values. The first ``window`` positions (shorter history) are done one by
-    one; the rest in blocks of ``chunk`` with a sliding-window view (np.median partitions, O(window)).
+    ``x`` holds only finite values. Spread is the MAD (``scale='mad'``) or the median absolute
+    successive difference of the window (``scale='diff'``). The first ``window`` positions (shorter
+    history) are done one by one; the rest in blocks of ``chunk`` with a sliding-window view
+    (np.median partitions: O(window) per point).
     """
     n = x.size
     med = np.full(n, np.nan)
-    mad = np.full(n, np.nan)
-    count = np.minimum(np.arange(n), window)
-    head = min(n, window)
-    for i in range(min_history, head):
+    spread = np.full(n, np.nan)
+    d = np.abs(np.diff(x)) if scale == "diff" else None
+    for i in range(min_history, min(n, window)):
         h = x[:i]
         m = np.median(h)
         med[i] = m
-        mad[i] = np.median(np.abs(h - m))
+        if d is None:
+            spread[i] = np.median(np.abs(h - m))
+        else:
+            spread[i] = np.median(d[: i - 1]) if i >= 2 else 0.0
     if n > window:
-        views = sliding_window_view(x[:-1], window)   # views[j] = x[j : j+window], judged point j+window
+        views = sliding_window_view(x[:-1], window)   # views[k] = x[k : k+window], judged point k+window
+        dviews = sliding_window_view(d, window - 1) if d is not None else None  # d[k : k+window-1]
         for a in range(0, views.shape[0], chunk):
             blk = views[a:a + chunk]
             m = np.median(blk, axis=1)
-            med[window + a: window + a + blk.shape[0]] = m
-            mad[window + a: window + a + blk.shape[0]] = np.median(np.abs(blk - m[:, None]), axis=1)
-    return med, mad, count
+            sl = slice(window + a, window + a + blk.shape[0])
+            med[sl] = m
+            if dviews is None:
+                spread[sl] = np.median(np.abs(blk - m[:, None]), axis=1)
+            else:
+                spread[sl] = np.median(dviews[a:a + blk.shape[0]], axis=1)
+    return med, spread
 
 
 def score_series(steps: np.ndarray, values: np.ndarray, cfg: SpikeConfig = SpikeConfig()) -> Scored:
@@ -121,11 +137,14 @@ def score_series(steps: np.ndarray, values: np.ndarray, cfg: SpikeConfig = Spike
         x[finite] = np.log(values[finite]) if use_log else values[finite]
     idx = np.flatnonzero(finite)
     xf = x[idx]
-    med_f, mad_f, _cnt = _trailing_median_mad(xf, cfg.window, cfg.min_history, cfg.chunk)
+    med_f, spread_f = _trailing_stats(xf, cfg.window, cfg.min_history, cfg.chunk, cfg.scale)
+    # spread -> sigma: MAD * 1.4826; median |successive difference| * 1.4826 / sqrt(2) (a difference of
+    # two independent N(0, s^2) has sd s*sqrt(2))
+    sigma = _MAD_TO_SIGMA * spread_f / (np.sqrt(2.0) if cfg.scale == "diff" else 1.0)
     med = np.full(n, np.nan)
     scale = np.full(n, np.nan)
     med[idx] = med_f
-    scale[idx] = np.maximum(_MAD_TO_SIGMA * mad_f, cfg.scale_floor if use_log else
+    scale[idx] = np.maximum(sigma, cfg.scale_floor if use_log else
                             cfg.scale_floor * np.maximum(np.abs(med_f), 1e-12))
     judged = np.isfinite(med) & (steps >= cfg.warmup_steps)
     z = np.where(judged, (x - med) / scale, np.nan)

@@ -136,12 +136,15 @@ def read_table_rows(path: Path, builder: LogBuilder, *, fmt: str, run: str | Non
     tcol = time_column
     loc = "row" if path.suffix == ".parquet" else "line"
     n = 0
+    first = True
     for where, row in rows:
-        if step_col is None:
+        if first:
+            first = False
             keys = header or list(row)
-            step_col = next((c for c in _STEP_CANDIDATES if c in keys), None)
-            if step_col is None:
-                raise LogError(f"{path}: no step column among {list(keys)[:20]}; pass --step-column NAME")
+            step_col = step_col or next((c for c in _STEP_CANDIDATES if c in keys), None)
+            if step_col is None or step_col not in keys:
+                raise LogError(f"{path}: no step column {step_col or ''} among {list(keys)[:20]}; "
+                               f"pass --step-column NAME")
             tcol = tcol or next((c for c in _TIME_CANDIDATES if c in keys), None)
         kw = {loc: where}
         s = _number(row.get(step_col))
@@ -164,7 +167,7 @@ def read_table_rows(path: Path, builder: LogBuilder, *, fmt: str, run: str | Non
                 continue
             builder.add(name, int(s), k, x, math.nan if wall is None else wall)
             n += 1
-    if step_col is None:
+    if first:
         raise LogError(f"{path}: no rows")
     if metrics:
         missing = [m for m in metrics if header is not None and m not in header]
