@@ -89,34 +89,79 @@ def normalize_array(texts: pa.Array | pa.ChunkedArray, config: NormalizeConfig =
     return out
 
 
-def _ascii_table(config: NormalizeConfig) -> bytes:
-    """A 256-byte translation table doing, on ASCII text, what ``normalize_array`` does."""
-    t = bytearray(range(256))
-    if config.lower:
-        for c in range(ord("A"), ord("Z") + 1):
-            t[c] = c + 32
-    if config.punctuation:  # the ASCII members of Unicode category P*
-        for c in b"!\"#%&'()*,-./:;?@[\\]_{}":
-            t[c] = 32
-    if config.digits:
-        for c in range(ord("0"), ord("9") + 1):
-            t[c] = ord("0")
-    if config.whitespace:  # the ASCII members of _SPACE_RE
-        for c in b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f":
-            t[c] = 32
-    return bytes(t)
+_UNSAFE = 255
 
 
-_TABLES: dict[NormalizeConfig, bytes] = {}
+def _composition_seconds() -> set[int]:
+    """BMP code points that can be the second half of a canonical composition (NFC_QC=Maybe and kin).
+
+    A document holding one of them may compose across characters under NFKC, so it takes the reference path.
+    """
+    import unicodedata
+
+    out = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))  # Hangul V and T jamo (algorithmic)
+    for cp in range(0x10000):
+        dec = unicodedata.decomposition(chr(cp))
+        if dec and not dec.startswith("<"):
+            parts = dec.split()
+            if len(parts) == 2:
+                out.add(int(parts[1], 16))
+    return out
+
+
+def _codepoint_table(config: NormalizeConfig):
+    """Per BMP code point, its normalized form computed by the reference path itself, or 'unsafe'.
+
+    A code point is safe when normalizing it alone and concatenating gives the same bytes as normalizing
+    the whole text: its decomposition starts with a non-combining character that cannot compose with what
+    precedes it, and its normalized form holds only such characters. Tests check the equality on random text.
+    """
+    import unicodedata
+
+    import numpy as np
+
+    seconds = _composition_seconds()
+    cps = [c for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
+    chars = pa.array([chr(c) for c in cps], pa.string())
+    per_char = dataclasses.replace(config, whitespace=False)
+    mapped = normalize_array(chars, per_char)
+    if config.whitespace:
+        mapped = pc.replace_substring_regex(mapped, _SPACE_RE, " ")
+    map_off = np.zeros(0x10000, np.int32)
+    map_len = np.full(0x10000, _UNSAFE, np.uint8)
+    pool = bytearray()
+
+    def ok(ch: str) -> bool:
+        return unicodedata.combining(ch) == 0 and ord(ch) not in seconds
+
+    for c, m in zip(cps, mapped.to_pylist()):
+        ch = chr(c)
+        d = unicodedata.normalize("NFKD", ch) if config.nfkc else ch
+        mb = m.encode("utf-8")
+        if (d and not ok(d[0])) or not all(ok(x) for x in m) or len(mb) > 4 * len(ch.encode("utf-8")):
+            continue
+        map_off[c] = len(pool)
+        map_len[c] = len(mb)
+        pool += mb
+    return map_off.tobytes(), map_len.tobytes(), bytes(pool)
+
+
+_TABLES: dict[NormalizeConfig, tuple] = {}
+
+try:  # the optional C accelerator (setup.py); results are identical without it
+    from . import _fastnorm as _fast
+except ImportError:  # pragma: no cover - depends on the build
+    _fast = None
 
 
 def normalized_bytes(texts: pa.Array | pa.ChunkedArray,
                      config: NormalizeConfig = DEFAULT_NORMALIZE) -> list[bytes]:
-    """``normalize_array`` as a list of UTF-8 ``bytes``, with a fast path for ASCII documents.
+    """``normalize_array`` as a list of UTF-8 ``bytes``, fast.
 
-    ASCII documents (most of an English corpus) are normalized with one byte-translation of the whole batch
-    and ``bytes.split``/``join`` per document, several times faster than the regex path; the rest go through
-    ``normalize_array``. Tests assert both paths give the same bytes. Nulls come back as ``b""``.
+    With the C accelerator, each document is normalized in one pass through a per-code-point table that
+    the reference path built (documents holding a code point whose normalization depends on its
+    neighbours, or one outside the BMP, take the reference path). Without it, the reference path.
+    Tests assert both give the same bytes. Nulls come back as ``b""``.
     """
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
@@ -125,27 +170,25 @@ def normalized_bytes(texts: pa.Array | pa.ChunkedArray,
     n = len(texts)
     if n == 0:
         return []
-    table = _TABLES.get(config)
-    if table is None:
-        table = _TABLES[config] = _ascii_table(config)
-    is_ascii = pc.fill_null(pc.string_is_ascii(texts), True)
+    if _fast is None:
+        return [b"" if v is None else v.encode("utf-8") for v in normalize_array(texts, config).to_pylist()]
     import numpy as np
 
+    table = _TABLES.get(config)
+    if table is None:
+        table = _TABLES[config] = _codepoint_table(config)
     off_type = np.int64 if pa.types.is_large_string(texts.type) else np.int32
     offs = np.frombuffer(texts.buffers()[1], dtype=off_type)[texts.offset: texts.offset + n + 1]
     data_buf = texts.buffers()[2]
-    lo, hi = int(offs[0]), int(offs[-1])
-    blob = (data_buf.to_pybytes()[lo:hi] if data_buf is not None else b"").translate(table)
-    starts = (offs[:-1] - lo).tolist()
-    ends = (offs[1:] - lo).tolist()
-    if config.whitespace:
-        out = [b" ".join(blob[a:b].split()) for a, b in zip(starts, ends)]
-    else:
-        out = [blob[a:b] for a, b in zip(starts, ends)]
-    if not pc.all(is_ascii).as_py():
-        idx = pc.indices_nonzero(pc.invert(is_ascii))
+    blob, new_offs, unsafe = _fast.normalize_batch(data_buf if data_buf is not None else b"",
+                                                   offs.astype(np.int64, copy=False), *table, config.whitespace)
+    o = np.frombuffer(new_offs, np.int64).tolist()
+    out = [blob[a:b] for a, b in zip(o[:-1], o[1:])]
+    slow_idx = np.flatnonzero(np.frombuffer(unsafe, np.uint8))
+    if len(slow_idx):
+        idx = pa.array(slow_idx)
         slow = normalize_array(pc.take(texts, idx), config)
-        for i, v in zip(idx.to_pylist(), slow.to_pylist()):
+        for i, v in zip(slow_idx.tolist(), slow.to_pylist()):
             out[i] = v.encode("utf-8") if v is not None else b""
     if texts.null_count:
         for i in pc.indices_nonzero(pc.is_null(texts)).to_pylist():

@@ -33,6 +33,12 @@ def test_options():
 
 
 texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=60)
+# text mixing ASCII with the code points where per-character normalization could go wrong
+tricky = st.text(alphabet=st.sampled_from(list("aZ .,-!\t\n9") + [
+    "\u0301", "\u0327", "\u00e9", "\u00c9", "\ufb01", "\u2474", "\ufdfa", "\u00a0", "\u2028", "\u3000",
+    "\u03a3", "\u0130", "\uac00", "\u1100", "\u1161", "\u11a8", "\u0b47", "\u0b3e", "\U0001f600",
+    "\uff21", "\u00bd", "\u2163", "\u212b", "\u0345", "\u1e9e", "\u00df", "\u0387", "\u037e", "\u2019"]),
+    max_size=40)
 ascii_texts = st.text(alphabet=st.characters(max_codepoint=127), max_size=60)
 configs = st.builds(NormalizeConfig, nfkc=st.booleans(), lower=st.booleans(), punctuation=st.booleans(),
                     digits=st.booleans(), whitespace=st.booleans())
@@ -46,7 +52,7 @@ def test_idempotent(t):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(texts, ascii_texts), max_size=12), configs)
+@given(st.lists(st.one_of(texts, ascii_texts, tricky), max_size=12), configs)
 def test_fast_path_equals_reference(items, cfg):
     arr = pa.array(items, pa.large_string())
     ref = [s.encode() for s in normalize_array(arr, cfg).to_pylist()]
@@ -63,6 +69,24 @@ def test_stable_under_batch_size(items, size):
     assert parts == whole
 
 
+@pytest.mark.parametrize("raw", ["e\u0301", "\uac00\u11a8", "\u1100\u1161", "A\u0b47\u0b3e", "\u2474x",
+                                 "\ufdfa", "\u03a3\u03a3", "\u0130", "x\U0001f600y", "\u212b", "a \u0345"])
+def test_fast_path_hand_cases(raw):
+    for cfg in (NormalizeConfig(), NormalizeConfig(whitespace=False), NormalizeConfig(lower=False, digits=True)):
+        arr = pa.array([raw, "plain " + raw + " text"], pa.large_string())
+        assert normalized_bytes(arr, cfg) == [s.encode() for s in normalize_array(arr, cfg).to_pylist()]
+
+
 def test_nulls_and_sliced_arrays():
     arr = pa.array(["X", None, "  Y  ", "Z"], pa.large_string()).slice(1)
     assert normalized_bytes(arr) == [b"", b"y", b"z"]
+
+
+def test_accelerator_is_built_and_fallback_agrees(monkeypatch):
+    import dataaudit.text as T
+
+    assert T._fast is not None, "the C accelerator was not built (pip install -e . needs a C compiler)"
+    arr = pa.array(["Ünïcode ﬁne", "  ASCII, text ", "e\u0301", None], pa.large_string())
+    fast = normalized_bytes(arr)
+    monkeypatch.setattr(T, "_fast", None)
+    assert normalized_bytes(arr) == fast == [b"\xc3\xbcn\xc3\xafcode fine", b"ascii text", b"\xc3\xa9", b""]
