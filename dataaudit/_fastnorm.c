@@ -46,6 +46,8 @@ static PyObject *normalize_batch(PyObject *self, PyObject *args) {
     int64_t *oo = (int64_t *)PyBytes_AS_STRING(out_offs);
     unsigned char *us = (unsigned char *)PyBytes_AS_STRING(unsafe);
     int64_t w = 0;
+    unsigned char asc[128];  /* every ASCII code point maps to exactly one byte (text.py asserts this) */
+    for (int c = 0; c < 128; c++) asc[c] = ml[c] == 1 ? pl[mo[c]] : (unsigned char)c;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         oo[i] = w;
@@ -58,6 +60,15 @@ static PyObject *normalize_batch(PyObject *self, PyObject *args) {
         int64_t k = a;
         while (k < b) {
             unsigned char c0 = src[k];
+            if (c0 < 0x80) {
+                unsigned char c = asc[c0];
+                k++;
+                if (collapse && c == ' ') { pending = 1; continue; }
+                if (pending && w > start) dst[w++] = ' ';
+                pending = 0;
+                dst[w++] = c;
+                continue;
+            }
             uint32_t cp;
             int nb;
             if (c0 < 0x80) { cp = c0; nb = 1; }

@@ -143,10 +143,44 @@ def _codepoint_table(config: NormalizeConfig):
         map_off[c] = len(pool)
         map_len[c] = len(mb)
         pool += mb
+    assert (map_len[:128] == 1).all(), "the C path assumes every ASCII code point maps to one byte"
     return map_off.tobytes(), map_len.tobytes(), bytes(pool)
 
 
 _TABLES: dict[NormalizeConfig, tuple] = {}
+
+
+def _cached_table(config: NormalizeConfig) -> tuple:
+    """``_codepoint_table`` cached on disk (~0.5 MB; building it takes about a second).
+
+    Keyed by the settings and the Unicode versions of Python and pyarrow, so a new release rebuilds it.
+    Under $DATAAUDIT_CACHE, else $XDG_CACHE_HOME/dataaudit, else ~/.cache/dataaudit; an unwritable cache
+    directory only costs the rebuild.
+    """
+    import hashlib
+    import os
+    import unicodedata
+    from pathlib import Path
+
+    base = os.environ.get("DATAAUDIT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "dataaudit")
+    key = hashlib.sha1(repr((sorted(config.to_dict().items()), unicodedata.unidata_version, pa.__version__,
+                             _SPACE_RE, _PUNCT_RE, _DIGIT_RE, 1)).encode()).hexdigest()[:16]
+    path = Path(base) / f"normtable-{key}.bin"
+    try:
+        blob = path.read_bytes()
+        if len(blob) > 0x50000:
+            return blob[:0x40000], blob[0x40000:0x50000], blob[0x50000:]
+    except OSError:
+        pass
+    table = _codepoint_table(config)
+    try:
+        from .io.atomic import write_bytes_atomic
+
+        write_bytes_atomic(path, b"".join(table))
+    except OSError:
+        pass
+    return table
 
 try:  # the optional C accelerator (setup.py); results are identical without it
     from . import _fastnorm as _fast
@@ -176,7 +210,7 @@ def normalized_bytes(texts: pa.Array | pa.ChunkedArray,
 
     table = _TABLES.get(config)
     if table is None:
-        table = _TABLES[config] = _codepoint_table(config)
+        table = _TABLES[config] = _cached_table(config)
     off_type = np.int64 if pa.types.is_large_string(texts.type) else np.int32
     offs = np.frombuffer(texts.buffers()[1], dtype=off_type)[texts.offset: texts.offset + n + 1]
     data_buf = texts.buffers()[2]

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import xxhash
 
 from ..io.atomic import write_parquet_atomic
+from ..io.prefetch import prefetch
 from ..records import PassResult
 from ..text import DEFAULT_NORMALIZE, NormalizeConfig, normalized_bytes
 
@@ -177,7 +178,7 @@ def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_di
         seq = 0
         for split, make in sources.items():
             c = counts.setdefault(split, SplitCounts())
-            for batch in make():
+            for batch in prefetch(make()):
                 texts = batch.column(2)
                 nb = pc.binary_length(texts)
                 h = hash_batch(texts, normalize)
