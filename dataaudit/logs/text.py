@@ -107,12 +107,12 @@ def read_megatron(path: Path, builder: LogBuilder, *, run: str | None = None) ->
             if prefix and key.endswith("_value"):
                 key = key[: -len("_value")]
             builder.add(name, step, prefix + key, float(fm.group(2)))
-            has_loss = has_loss or "loss" in key
+            has_loss = has_loss or key.endswith("loss")
         if has_loss:
             n_records += 1
         else:
             builder.bad_record(str(path), f"Megatron line for iteration {step} has no loss field "
-                               f"(wrapped, truncated or edited line?)", line=lineno)
+                               f"(a skipped iteration, or a wrapped, truncated or edited line)", line=lineno)
 
     for lineno, line in _lines(path):
         if markdown and _FENCE.match(line):
