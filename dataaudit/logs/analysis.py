@@ -17,7 +17,7 @@ from ..report import phase, write_report
 from . import diagnose as dg
 from .plots import plot_overlay, plot_run, safe_name
 from .readers import read_logs
-from .spikes import Scored, SpikeConfig, score_series
+from .spikes import SpikeConfig, score_series
 from .table import log_metadata
 
 #: What ``metric="loss"`` (and the grad-norm / eval defaults) resolve to, first match per run.

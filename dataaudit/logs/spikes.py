@@ -174,7 +174,6 @@ def _events(sc: Scored, cfg: SpikeConfig) -> list[dict[str, Any]]:
     breaks = np.flatnonzero(np.diff(rank) > cfg.merge_gap + 1) + 1
     groups = np.split(pts, breaks)
     out = []
-    n = sc.values.size
     for g in groups:
         s, e = int(g[0]), int(g[-1])
         base, sd = sc.median[s], sc.scale[s]
@@ -211,7 +210,6 @@ def _events(sc: Scored, cfg: SpikeConfig) -> list[dict[str, Any]]:
             "index": s,
             "last_index": e,
         })
-    _ = n
     return out
 
 

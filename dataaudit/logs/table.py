@@ -99,19 +99,3 @@ def log_metadata(table: pa.Table) -> dict[str, Any]:
     if not raw:
         return {"runs": {}, "bad_records": {"count": 0, "examples": []}}
     return json.loads(raw)
-
-
-def concat_logs(tables: list[pa.Table]) -> pa.Table:
-    """Concatenate reader outputs, merging their metadata (a run name seen twice keeps the first info)."""
-    runs: dict[str, RunInfo] = {}
-    bad = BadRecordLog()
-    for t in tables:
-        m = log_metadata(t)
-        for name, d in m["runs"].items():
-            runs.setdefault(name, RunInfo(**d))
-        b = m["bad_records"]
-        part = BadRecordLog(count=b["count"], examples=[BadRecord(**e) for e in b["examples"]])
-        bad = bad + part
-    body = pa.concat_tables([t.replace_schema_metadata(None) for t in tables]) if tables \
-        else LOG_SCHEMA.empty_table()
-    return attach_metadata(body, runs, bad)
