@@ -49,30 +49,29 @@ static PyObject *normalize_batch(PyObject *self, PyObject *args) {
     unsigned char asc[128];  /* every ASCII code point maps to exactly one byte (text.py asserts this) */
     for (int c = 0; c < 128; c++) asc[c] = ml[c] == 1 ? pl[mo[c]] : (unsigned char)c;
     Py_BEGIN_ALLOW_THREADS
+    /* Branch-free emit: write the byte, advance unless it is a space right after a space (or at the
+     * start of the document, where last_sp starts at 1); a trailing space is dropped at the end. */
+#define EMIT(ch) do { unsigned char c_ = (ch); int sp_ = (c_ == ' ') & collapse; dst[w] = c_; \
+                      w += !(sp_ & last_sp); last_sp = sp_; } while (0)
     for (Py_ssize_t i = 0; i < n; i++) {
         oo[i] = w;
         us[i] = 0;
         int64_t a = o[i], b = o[i + 1];
         if (a < base) a = base;
         if (b > end) b = end;
-        int pending = 0;
+        int last_sp = collapse;
         int64_t start = w;
         int64_t k = a;
         while (k < b) {
             unsigned char c0 = src[k];
             if (c0 < 0x80) {
-                unsigned char c = asc[c0];
+                EMIT(asc[c0]);
                 k++;
-                if (collapse && c == ' ') { pending = 1; continue; }
-                if (pending && w > start) dst[w++] = ' ';
-                pending = 0;
-                dst[w++] = c;
                 continue;
             }
             uint32_t cp;
             int nb;
-            if (c0 < 0x80) { cp = c0; nb = 1; }
-            else if ((c0 & 0xE0) == 0xC0 && k + 1 < b) { cp = ((c0 & 0x1Fu) << 6) | (src[k + 1] & 0x3Fu); nb = 2; }
+            if ((c0 & 0xE0) == 0xC0 && k + 1 < b) { cp = ((c0 & 0x1Fu) << 6) | (src[k + 1] & 0x3Fu); nb = 2; }
             else if ((c0 & 0xF0) == 0xE0 && k + 2 < b) {
                 cp = ((c0 & 0x0Fu) << 12) | ((src[k + 1] & 0x3Fu) << 6) | (src[k + 2] & 0x3Fu); nb = 3;
             } else { us[i] = 1; break; }  /* 4-byte sequence (outside the BMP) or malformed */
@@ -80,16 +79,12 @@ static PyObject *normalize_batch(PyObject *self, PyObject *args) {
             unsigned char len = ml[cp];
             if (len == 255) { us[i] = 1; break; }
             const unsigned char *m = pl + mo[cp];
-            for (unsigned char j = 0; j < len; j++) {
-                unsigned char c = m[j];
-                if (collapse && c == ' ') { pending = 1; continue; }
-                if (pending && w > start) dst[w++] = ' ';
-                pending = 0;
-                dst[w++] = c;
-            }
+            for (unsigned char j = 0; j < len; j++) EMIT(m[j]);
         }
+        if (collapse && w > start && dst[w - 1] == ' ') w--;
         if (us[i]) w = start;
     }
+#undef EMIT
     oo[n] = w;
     Py_END_ALLOW_THREADS
     if (_PyBytes_Resize(&out, (Py_ssize_t)w) < 0) { out = NULL; goto done; }

@@ -188,14 +188,16 @@ except ImportError:  # pragma: no cover - depends on the build
     _fast = None
 
 
-def normalized_bytes(texts: pa.Array | pa.ChunkedArray,
-                     config: NormalizeConfig = DEFAULT_NORMALIZE) -> list[bytes]:
-    """``normalize_array`` as a list of UTF-8 ``bytes``, fast.
+def normalized_blob(texts: pa.Array | pa.ChunkedArray,
+                    config: NormalizeConfig = DEFAULT_NORMALIZE) -> tuple[bytes, list[int], dict[int, bytes]]:
+    """The normalized texts of a batch as one blob: ``(blob, offsets, overrides)``.
 
+    Document ``i`` is ``overrides[i]`` if present, else ``blob[offsets[i]:offsets[i+1]]``. This is the
+    zero-copy form that hashing and shingling consume; ``normalized_bytes`` is the same as a list.
     With the C accelerator, each document is normalized in one pass through a per-code-point table that
-    the reference path built (documents holding a code point whose normalization depends on its
-    neighbours, or one outside the BMP, take the reference path). Without it, the reference path.
-    Tests assert both give the same bytes. Nulls come back as ``b""``.
+    the reference path built (a document holding a code point whose normalization depends on its
+    neighbours, or one outside the BMP, takes the reference path and lands in ``overrides``).
+    Without it, everything takes the reference path. Tests assert both give the same bytes. Nulls are b"".
     """
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
@@ -203,9 +205,13 @@ def normalized_bytes(texts: pa.Array | pa.ChunkedArray,
         texts = texts.cast(pa.large_string())
     n = len(texts)
     if n == 0:
-        return []
+        return b"", [0], {}
     if _fast is None:
-        return [b"" if v is None else v.encode("utf-8") for v in normalize_array(texts, config).to_pylist()]
+        out = [b"" if v is None else v.encode("utf-8") for v in normalize_array(texts, config).to_pylist()]
+        offsets = [0]
+        for x in out:
+            offsets.append(offsets[-1] + len(x))
+        return b"".join(out), offsets, {}
     import numpy as np
 
     table = _TABLES.get(config)
@@ -216,17 +222,25 @@ def normalized_bytes(texts: pa.Array | pa.ChunkedArray,
     data_buf = texts.buffers()[2]
     blob, new_offs, unsafe = _fast.normalize_batch(data_buf if data_buf is not None else b"",
                                                    offs.astype(np.int64, copy=False), *table, config.whitespace)
-    o = np.frombuffer(new_offs, np.int64).tolist()
-    out = [blob[a:b] for a, b in zip(o[:-1], o[1:])]
+    overrides: dict[int, bytes] = {}
     slow_idx = np.flatnonzero(np.frombuffer(unsafe, np.uint8))
     if len(slow_idx):
-        idx = pa.array(slow_idx)
-        slow = normalize_array(pc.take(texts, idx), config)
+        slow = normalize_array(pc.take(texts, pa.array(slow_idx)), config)
         for i, v in zip(slow_idx.tolist(), slow.to_pylist()):
-            out[i] = v.encode("utf-8") if v is not None else b""
+            overrides[i] = v.encode("utf-8") if v is not None else b""
     if texts.null_count:
         for i in pc.indices_nonzero(pc.is_null(texts)).to_pylist():
-            out[i] = b""
+            overrides[i] = b""
+    return blob, np.frombuffer(new_offs, np.int64).tolist(), overrides
+
+
+def normalized_bytes(texts: pa.Array | pa.ChunkedArray,
+                     config: NormalizeConfig = DEFAULT_NORMALIZE) -> list[bytes]:
+    """``normalize_array`` as a list of UTF-8 ``bytes`` (fast: see ``normalized_blob``)."""
+    blob, o, overrides = normalized_blob(texts, config)
+    out = [blob[a:b] for a, b in zip(o[:-1], o[1:])]
+    for i, v in overrides.items():
+        out[i] = v
     return out
 
 

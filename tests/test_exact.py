@@ -91,3 +91,13 @@ def test_leaks_are_symmetric(tmp_path_factory, x, y):
 def test_spill_files_are_removed(tmp_path):
     _run(tmp_path, ["x", "y"], ["x"], 1, 4)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exact_duplicates.parquet", "exact_leaks.parquet"]
+
+
+def test_threaded_hashing_matches_one_piece():
+    from dataaudit.passes.exact import _digests
+    from dataaudit.text import DEFAULT_NORMALIZE
+
+    texts = pa.array([f"Doc {i % 700}: Ünïcode {'x' * (i % 13)}  TEXT" for i in range(3001)], pa.large_string())
+    whole = hash_batch(texts).to_pylist()
+    assert b"".join(whole) == _digests(texts, DEFAULT_NORMALIZE)
+    assert whole[5] == whole[705] != whole[6]
