@@ -119,11 +119,41 @@ def audit_split(train: Any, val: Any = None, test: Any = None, *, evals: Sequenc
                               "examples": [e.to_dict() for _, b in bad for e in b.examples][:1000]}
         report.summary["documents"] = {k: s.docs for k, s in sources.items()}
         report.summary["leaked_docs"] = _leaked_docs(report)
+        report.sections = {"Verdict": _verdict(report), **report.sections}
         write_report(report, stage)
         _publish(stage, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return report
+
+
+def _verdict(report: Report) -> str:
+    """The few sentences a person reads first."""
+    lines = []
+    exact = report.summary["exact"]["splits"]
+    for name, c in exact.items():
+        if name == "train":
+            continue
+        parts = [f"**{c['leaked_docs']} of {c['docs']}** {name} documents ({c['leaked_doc_fraction']:.1%}, "
+                 f"{c['leaked_byte_fraction']:.1%} of its bytes) are exact copies of train documents after "
+                 f"normalization"]
+        for p in ("near", "containment"):
+            by = (report.summary.get(p) or {}).get("leaked_by_split") or {}
+            if name in by:
+                parts.append(f"{by[name]} more are found by the {p} pass")
+        lines.append("- " + "; ".join(parts) + ".")
+    t = exact.get("train")
+    if t:
+        lines.append(f"- train has {t['dup_docs']} exact duplicate documents ({t['dup_doc_fraction']:.1%}) in "
+                     f"{t['dup_groups']} groups.")
+    if report.bad_records.get("count"):
+        lines.append(f"- {report.bad_records['count']} bad records were skipped (see Bad records).")
+    if report.summary.get("leaked_docs"):
+        lines.append("\nLeaked documents make validation perplexity look better than the model is: drop them "
+                     "from the evaluation (or from train) before comparing runs.")
+    else:
+        lines.append("\nNo leaks found by the passes that ran.")
+    return "\n".join(lines)
 
 
 def _leaked_docs(report: Report) -> int:
