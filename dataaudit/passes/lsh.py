@@ -22,6 +22,7 @@ sorted (numpy), and every run of equal keys is a bucket whose members become can
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,6 +157,7 @@ def detection_curve(bands: int, rows: int, points=None) -> dict[str, float]:
     return {f"{p:.2f}": round(float(candidate_probability(p, bands, rows)), 4) for p in pts}
 
 
+@functools.lru_cache(maxsize=64)
 def optimal_params(threshold: float, num_perm: int, weights: tuple[float, float] = (0.05, 0.95)) -> tuple[int, int]:
     """(bands, rows) minimizing ``w_fp * FP + w_fn * FN`` (datasketch's ``_optimal_param``, integrals on a grid).
 

@@ -1,0 +1,393 @@
+"""Near-duplicate pass: shingles -> MinHash -> LSH bands -> candidate pairs -> exact Jaccard -> clusters.
+
+Phases (each streams the sources, so memory is bounded by the batch size plus small per-document arrays):
+
+1. *sign*: every document's normalized text is shingled (``dataaudit.shingle``), signed (``lsh.MinHasher``),
+   and cut into band keys; signatures and keys are spilled to files in a temporary directory under the
+   output directory (one file per band), only doc ids and split codes stay in memory;
+2. *candidates*: band by band, the keys are sorted (numpy) and equal keys give candidate pairs, filtered by
+   mode (``cross``: pairs of different splits, i.e. val x train, test x train, val x test; ``within``: pairs
+   inside one split; ``both``);
+3. *verify*: the documents that appear in a candidate pair are read again and their exact shingle sets
+   (64-bit hashes) computed; every candidate gets its exact Jaccard and containment both ways. Candidates
+   below the threshold are dropped *and counted*: that count over all candidates is the measured
+   false-positive rate of the LSH step at these parameters;
+4. *clusters*: union-find over the verified pairs; a cluster's id is the rank of its first member in input
+   order, so ids are stable across runs, worker counts and batch sizes.
+
+Workers: signatures and verification run in ``workers`` processes (spawned); results are identical for any
+worker count because each task is a pure function of its input and results are consumed in input order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Literal
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import ConfigError, InputError
+from ..io.atomic import write_parquet_atomic
+from ..records import PassResult
+from ..shingle import hash_shingles, minhash_input, sha1_shingle_hashes
+from ..text import DEFAULT_NORMALIZE, NormalizeConfig, normalize_array
+from . import lsh
+
+Sources = dict[str, Callable[[], Iterator[pa.RecordBatch]]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NearConfig:
+    """Settings of the near-duplicate (MinHash + LSH) pass."""
+
+    threshold: float = 0.8          # exact Jaccard of shingle sets at or above which two documents are near-duplicates
+    num_perm: int = 128             # MinHash permutations: estimate sd is sqrt(J(1-J)/num_perm), ~0.035 at J=0.8
+    ngram: int = 5                  # words per shingle (characters with char_ngrams): 5 words is the usual choice
+    char_ngrams: bool = False       # shingle characters instead of words (for text without word boundaries)
+    bands: int | None = None        # LSH bands; None: chosen from threshold and weights
+    rows: int | None = None         # rows (permutations) per band; None: chosen from threshold and weights
+    weights: tuple[float, float] = (0.05, 0.95)   # (false-positive, false-negative) weights: favour recall,
+    #                                               since every candidate is verified exactly afterwards
+    seed: int = 1                   # permutation seed, datasketch's meaning (MinHash(seed=...))
+    scheme: Literal["affine32", "legacy"] = "affine32"   # datasketch's permutation scheme (2.x default / 1.x)
+    hash: Literal["xxh3", "sha1"] = "xxh3"   # shingle hash: fast vectorized, or datasketch's sha1 (slow, compat)
+    mode: Literal["cross", "within", "both"] = "cross"   # pairs across splits (leaks), inside splits, or both
+    train_split: str = "train"      # pairs with this split report the *other* document as the leaked one
+    workers: int = 1                # processes for signatures and verification; 0: one per CPU core
+    max_bucket: int = 1000          # a bucket bigger than this pairs each member with its first max_bucket only
+    top: int = 20                   # pairs and clusters listed in the report (the Parquet files hold all)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.threshold, (int, float)) or not 0 < self.threshold <= 1:
+            raise ConfigError(f"near threshold {self.threshold!r} is outside (0, 1]; pass e.g. --threshold 0.8")
+        if not isinstance(self.num_perm, int) or not 1 <= self.num_perm <= 4096:
+            raise ConfigError(f"num_perm {self.num_perm!r} must be an integer in 1..4096; 128 is the default")
+        if not isinstance(self.ngram, int) or not 1 <= self.ngram <= 256:
+            raise ConfigError(f"ngram {self.ngram!r} must be an integer in 1..256; 5 is the default")
+        if (self.bands is None) != (self.rows is None):
+            raise ConfigError("give both --bands and --rows, or neither (they are then chosen from --threshold)")
+        if self.bands is not None:
+            if self.bands < 1 or self.rows < 1:
+                raise ConfigError(f"bands ({self.bands}) and rows ({self.rows}) must be positive")
+            if self.bands * self.rows > self.num_perm:
+                raise ConfigError(f"bands x rows = {self.bands} x {self.rows} = {self.bands * self.rows} exceeds "
+                                  f"num_perm {self.num_perm}; lower --bands/--rows or raise --num-perm to at "
+                                  f"least {self.bands * self.rows}")
+        w = tuple(self.weights)
+        if len(w) != 2 or min(w) < 0 or abs(sum(w) - 1.0) > 1e-9:
+            raise ConfigError(f"weights {self.weights!r} must be two non-negative numbers summing to 1, "
+                              "(false-positive weight, false-negative weight), e.g. (0.05, 0.95)")
+        if self.scheme not in lsh.SCHEMES:
+            raise ConfigError(f"scheme {self.scheme!r} unknown; choose one of {list(lsh.SCHEMES)}")
+        if self.hash not in ("xxh3", "sha1"):
+            raise ConfigError(f"hash {self.hash!r} unknown; choose 'xxh3' (fast) or 'sha1' (datasketch's)")
+        if self.mode not in ("cross", "within", "both"):
+            raise ConfigError(f"mode {self.mode!r} unknown; choose 'cross', 'within' or 'both'")
+        if not isinstance(self.workers, int) or self.workers < 0:
+            raise ConfigError(f"workers {self.workers!r} must be 0 (one per core) or a positive integer")
+        if self.max_bucket < 1:
+            raise ConfigError(f"max_bucket {self.max_bucket} must be at least 1")
+
+    def lsh_params(self) -> tuple[int, int]:
+        """(bands, rows): the given ones, or those minimizing the weighted FP/FN areas at ``threshold``."""
+        if self.bands is not None:
+            return self.bands, self.rows
+        return lsh.optimal_params(self.threshold, self.num_perm, tuple(self.weights))
+
+    def n_workers(self) -> int:
+        return self.workers or (os.cpu_count() or 1)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["weights"] = list(self.weights)
+        d["bands"], d["rows"] = self.lsh_params()
+        return d
+
+
+def add_near_args(parser: argparse.ArgumentParser) -> None:
+    """Flags of the near-duplicate pass (``dataaudit split``)."""
+    g = parser.add_argument_group("near-duplicates (MinHash + LSH, every candidate verified)")
+    g.add_argument("--no-near", action="store_true", help="skip the near-duplicate pass")
+    g.add_argument("--threshold", type=float, default=0.8, help="exact Jaccard for a near-duplicate (default 0.8)")
+    g.add_argument("--num-perm", type=int, default=128, help="MinHash permutations (default 128)")
+    g.add_argument("--ngram", type=int, default=5, help="words per shingle (characters with --char-ngrams)")
+    g.add_argument("--char-ngrams", action="store_true", help="shingle characters instead of words")
+    g.add_argument("--bands", type=int, default=None, help="LSH bands (with --rows; default: optimized)")
+    g.add_argument("--rows", type=int, default=None, help="LSH rows per band (with --bands)")
+    g.add_argument("--near-mode", choices=["cross", "within", "both"], default="cross",
+                   help="pairs across splits (leaks, default), inside each split, or both")
+    g.add_argument("--minhash-seed", type=int, default=1, help="permutation seed (datasketch's meaning)")
+    g.add_argument("--minhash-scheme", choices=list(lsh.SCHEMES), default="affine32",
+                   help="datasketch permutation scheme of the signatures (default affine32)")
+    g.add_argument("--workers", type=int, default=1, help="processes for signatures/verification (0: all cores)")
+
+
+def near_config_from_args(args: argparse.Namespace) -> NearConfig | None:
+    """The NearConfig the flags describe, or None with --no-near."""
+    if getattr(args, "no_near", False):
+        return None
+    return NearConfig(threshold=args.threshold, num_perm=args.num_perm, ngram=args.ngram,
+                      char_ngrams=args.char_ngrams, bands=args.bands, rows=args.rows, mode=args.near_mode,
+                      seed=args.minhash_seed, scheme=args.minhash_scheme, workers=args.workers)
+
+
+# ------------------------------------------------------------------------------------------ worker tasks
+
+_STATE: dict = {}
+
+
+def _init_worker(config: NearConfig, normalize: NormalizeConfig) -> None:
+    _STATE["config"] = config
+    _STATE["normalize"] = normalize
+    _STATE["hasher"] = lsh.MinHasher(config.num_perm, config.seed, config.scheme)
+    _STATE["params"] = config.lsh_params()
+
+
+def _sign_task(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(signatures, band keys, shingle counts) of one batch of raw texts."""
+    cfg: NearConfig = _STATE["config"]
+    norm = normalize_array(texts, _STATE["normalize"])
+    if cfg.hash == "sha1":
+        sh = sha1_shingle_hashes(norm, cfg.ngram, char=cfg.char_ngrams)
+    else:
+        sh = hash_shingles(norm, cfg.ngram, char=cfg.char_ngrams)
+    sig = _STATE["hasher"].signatures(sh.offsets, minhash_input(sh.hashes))
+    bands, rows = _STATE["params"]
+    return sig, lsh.band_keys(sig, bands, rows), sh.counts()
+
+
+def _sets_task(texts: pa.Array) -> list[np.ndarray]:
+    """Sorted unique 64-bit shingle hashes of each text (the exact sets verification compares)."""
+    cfg: NearConfig = _STATE["config"]
+    sh = hash_shingles(normalize_array(texts, _STATE["normalize"]), cfg.ngram, char=cfg.char_ngrams)
+    return [np.unique(sh.doc(i)) for i in range(len(sh))]
+
+
+def _verify_task(task: tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]) -> np.ndarray:
+    """Intersection sizes of the shingle sets of pairs (a[k], b[k])."""
+    a, b, sets = task
+    out = np.empty(len(a), dtype=np.int64)
+    for k in range(len(a)):
+        out[k] = len(np.intersect1d(sets[int(a[k])], sets[int(b[k])], assume_unique=True))
+    return out
+
+
+class _Runner:
+    """Runs tasks in order, in-process (workers=1) or in a spawned pool with a bounded window."""
+
+    def __init__(self, config: NearConfig, normalize: NormalizeConfig) -> None:
+        self.n = config.n_workers()
+        self.pool = None
+        _init_worker(config, normalize)
+        if self.n > 1:
+            import multiprocessing as mp
+
+            self.pool = mp.get_context("spawn").Pool(self.n, initializer=_init_worker, initargs=(config, normalize))
+
+    def map(self, fn, items) -> Iterator:
+        if self.pool is None:
+            for it in items:
+                yield fn(it)
+            return
+        window: deque = deque()
+        for it in items:
+            window.append(self.pool.apply_async(fn, (it,)))
+            if len(window) >= 2 * self.n:
+                yield window.popleft().get()
+        while window:
+            yield window.popleft().get()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+
+
+# ----------------------------------------------------------------------------------------------- the pass
+
+@dataclass
+class _Docs:
+    """What phase 1 keeps in memory per document: id, split code, shingle count."""
+
+    ids: list[pa.Array]
+    split_codes: np.ndarray
+    n_shingles: np.ndarray
+    split_names: list[str]
+
+    def doc_ids(self) -> pa.Array:
+        return pa.concat_arrays([a.cast(pa.string()) for a in self.ids]) if self.ids else pa.array([], pa.string())
+
+
+def _texts_of(make: Callable[[], Iterator[pa.RecordBatch]]) -> Iterator[tuple[pa.RecordBatch, pa.Array]]:
+    for batch in make():
+        yield batch, batch.column(batch.schema.get_field_index("text"))
+
+
+def _sign_all(sources: Sources, cfg: NearConfig, runner: _Runner, spill: Path, bands: int,
+              progress) -> _Docs:
+    ids, codes, counts = [], [], []
+    band_files = [open(spill / f"band{i:03d}.u64", "wb") for i in range(bands)]
+    sig_file = open(spill / "signatures.u32", "wb")
+    try:
+        for code, (split, make) in enumerate(sources.items()):
+            batches: deque = deque()
+
+            def texts():
+                for batch, text in _texts_of(make):
+                    batches.append(batch.column(batch.schema.get_field_index("doc_id")))
+                    yield text
+
+            for sig, keys, n_sh in runner.map(_sign_task, texts()):
+                doc_id = batches.popleft()
+                ids.append(doc_id)
+                codes.append(np.full(len(sig), code, dtype=np.int16))
+                counts.append(n_sh)
+                sig_file.write(np.ascontiguousarray(sig).tobytes())
+                for i in range(bands):
+                    band_files[i].write(np.ascontiguousarray(keys[:, i]).tobytes())
+                if progress:
+                    progress(f"near: signatures {split}", len(sig))
+    finally:
+        sig_file.close()
+        for f in band_files:
+            f.close()
+    cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))
+    return _Docs(ids, cat(codes, np.int16), cat(counts, np.int64), list(sources))
+
+
+def _candidates(docs: _Docs, cfg: NearConfig, spill: Path, bands: int, stats: lsh.BucketStats) -> np.ndarray:
+    pairs = np.zeros(0, np.int64)
+    for i in range(bands):
+        keys = np.fromfile(spill / f"band{i:03d}.u64", dtype=np.uint64)
+        # documents without shingles share the all-max signature; they are not near-duplicates of anything
+        keys = np.where(docs.n_shingles > 0, keys, np.arange(len(keys), dtype=np.uint64) | np.uint64(1 << 63))
+        p = lsh.bucket_pairs(keys, docs.split_codes, cfg.mode, cfg.max_bucket, stats)
+        if len(p):
+            pairs = np.unique(np.concatenate((pairs, p)))
+    return pairs
+
+
+def _exact_sets(sources: Sources, needed: np.ndarray, runner: _Runner, n_docs: int,
+                progress) -> dict[int, np.ndarray]:
+    """Shingle sets of the documents in ``needed`` (global indices), read by streaming the sources again."""
+    sets: dict[int, np.ndarray] = {}
+    base = 0
+    order: deque = deque()
+
+    def tasks():
+        nonlocal base
+        for split, make in sources.items():
+            for _batch, text in _texts_of(make):
+                n = len(text)
+                lo, hi = np.searchsorted(needed, [base, base + n])
+                sel = needed[lo:hi]
+                base += n
+                if len(sel):
+                    order.append(sel)
+                    yield text.take(pa.array(sel - (base - n)))
+    for result in runner.map(_sets_task, tasks()):
+        sel = order.popleft()
+        for g, s in zip(sel.tolist(), result):
+            sets[g] = s
+        if progress:
+            progress("near: verify (re-read)", len(sel))
+    if base != n_docs:
+        raise InputError(f"the sources gave {base} documents on the second read but {n_docs} on the first; "
+                         "near-duplicate verification needs inputs that do not change during the run")
+    return sets
+
+
+def _verify(pairs_a: np.ndarray, pairs_b: np.ndarray, sets: dict[int, np.ndarray], runner: _Runner,
+            chunk: int = 2000) -> np.ndarray:
+    def tasks():
+        for c in range(0, len(pairs_a), chunk):
+            a, b = pairs_a[c:c + chunk], pairs_b[c:c + chunk]
+            need = np.unique(np.concatenate((a, b))).tolist()
+            yield a, b, {g: sets[g] for g in need}
+    parts = list(runner.map(_verify_task, tasks()))
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def _estimates(spill: Path, n_docs: int, num_perm: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if not len(a):
+        return np.zeros(0)
+    sig = np.memmap(spill / "signatures.u32", dtype=np.uint32, mode="r", shape=(n_docs, num_perm))
+    out = np.empty(len(a))
+    for c in range(0, len(a), 65536):
+        out[c:c + 65536] = (sig[a[c:c + 65536]] == sig[b[c:c + 65536]]).mean(axis=1)
+    del sig
+    return out
+
+
+def union_find_clusters(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Connected components of the pairs (a[k], b[k]): (members sorted, cluster id of each).
+
+    Cluster ids are 0, 1, ... in order of each cluster's smallest member, so they depend only on the set
+    of pairs (not on their order).
+
+    >>> union_find_clusters(np.array([5, 1, 7]), np.array([9, 5, 8]))
+    (array([1, 5, 7, 8, 9]), array([0, 0, 1, 1, 0]))
+    """
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(x, x) != root:           # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    for x, y in zip(a.tolist(), b.tolist()):
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            lo, hi = (rx, ry) if rx < ry else (ry, rx)
+            parent[hi] = lo                       # the smaller index is always the root
+    members = np.unique(np.concatenate((a, b))) if len(a) else np.zeros(0, np.int64)
+    roots = np.array([find(int(m)) for m in members], dtype=np.int64)
+    _, cid = np.unique(roots, return_inverse=True)   # roots are cluster minima, so this ranks by first member
+    return members, cid.astype(np.int64)
+
+
+def run_near(sources: Sources, config: NearConfig, out_dir: Path, *, normalize: NormalizeConfig = DEFAULT_NORMALIZE,
+             progress: Callable[[str, int], None] | None = None) -> PassResult:
+    """Run the near-duplicate pass over ``sources`` (split -> callable giving a fresh batch iterator).
+
+    Writes ``near_pairs.parquet`` and ``near_clusters.parquet`` into ``out_dir``.
+    """
+    from .near_report import build_result
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bands, rows = config.lsh_params()
+    spill = Path(tempfile.mkdtemp(prefix=".near-spill-", dir=out_dir))
+    runner = _Runner(config, normalize)
+    stats = lsh.BucketStats()
+    try:
+        docs = _sign_all(sources, config, runner, spill, bands, progress)
+        n_docs = len(docs.split_codes)
+        packed = _candidates(docs, config, spill, bands, stats)
+        a, b = lsh.unpack_pairs(packed)
+        est = _estimates(spill, n_docs, config.num_perm, a, b)
+        needed = np.unique(np.concatenate((a, b))) if len(a) else np.zeros(0, np.int64)
+        sets = _exact_sets(sources, needed, runner, n_docs, progress) if len(needed) else {}
+        inter = _verify(a, b, sets, runner)
+    finally:
+        runner.close()
+        shutil.rmtree(spill, ignore_errors=True)
+    size = np.array([len(sets[int(x)]) for x in needed], dtype=np.int64)
+    size_a = size[np.searchsorted(needed, a)] if len(a) else np.zeros(0, np.int64)
+    size_b = size[np.searchsorted(needed, b)] if len(a) else np.zeros(0, np.int64)
+    union = size_a + size_b - inter
+    jac = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    keep = jac >= config.threshold - 1e-12
+    return build_result(config=config, normalize=normalize, docs=docs, bands=bands, rows=rows, stats=stats,
+                        a=a, b=b, est=est, inter=inter, size_a=size_a, size_b=size_b, jac=jac, keep=keep,
+                        out_dir=out_dir)
