@@ -177,15 +177,15 @@ class ShingleHashes:
         return self.hashes[self.offsets[i]:self.offsets[i + 1]]
 
 
-def _combine(values: np.ndarray, doc_offsets: np.ndarray, ngram: int) -> ShingleHashes:
+def _combine(values: np.ndarray, doc_offsets: np.ndarray, ngram: int, keep_short: bool = True) -> ShingleHashes:
     """Hash every run of ``ngram`` consecutive ``values`` inside each document (vectorized).
 
     ``values`` (uint64) are word hashes or code points of all documents back to back. A document with
-    ``0 < m < ngram`` values gets one shingle of all of them.
+    ``0 < m < ngram`` values gets one shingle of all of them (none if not ``keep_short``).
     """
     n_docs = len(doc_offsets) - 1
     m = np.diff(doc_offsets)
-    counts = np.where(m >= ngram, m - ngram + 1, np.minimum(m, 1))
+    counts = np.where(m >= ngram, m - ngram + 1, np.minimum(m, 1) if keep_short else 0)
     out_off = np.zeros(n_docs + 1, dtype=np.int64)
     np.cumsum(counts, out=out_off[1:])
     out = np.empty(int(out_off[-1]), dtype=np.uint64)
@@ -204,7 +204,7 @@ def _combine(values: np.ndarray, doc_offsets: np.ndarray, ngram: int) -> Shingle
         short_pos_mask = np.zeros(len(out), dtype=bool)
     else:
         g = None
-    short = (m > 0) & (m < ngram)
+    short = (m > 0) & (m < ngram) & keep_short
     if short.any():
         sd = np.flatnonzero(short)
         starts = doc_offsets[sd]
@@ -284,11 +284,13 @@ def _char_values(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return vals, off
 
 
-def hash_shingles(texts: pa.Array | pa.ChunkedArray, ngram: int = 5, *, char: bool = False) -> ShingleHashes:
+def hash_shingles(texts: pa.Array | pa.ChunkedArray, ngram: int = 5, *, char: bool = False,
+                  keep_short: bool = True) -> ShingleHashes:
     """64-bit hashes of the shingles of each (already normalized) text, in order, duplicates kept.
 
     Equal to ``[shingle_hash(s, char=char) for s in shingles(t, ngram, char=char, normalization=None)]``
-    per document, without the per-shingle loop.
+    per document, without the per-shingle loop. With ``keep_short=False`` a document shorter than
+    ``ngram`` gets no shingle instead of one (the containment pass wants only full n-grams).
     """
     _check_ngram(ngram)
     if isinstance(texts, pa.ChunkedArray):
@@ -296,7 +298,7 @@ def hash_shingles(texts: pa.Array | pa.ChunkedArray, ngram: int = 5, *, char: bo
     if len(texts) == 0:
         return ShingleHashes(np.zeros(1, np.int64), np.zeros(0, np.uint64))
     vals, off = _char_values(texts) if char else _word_values(texts)
-    return _combine(vals, off, ngram)
+    return _combine(vals, off, ngram, keep_short)
 
 
 def hash_texts(texts: pa.Array | pa.ChunkedArray, ngram: int = 5, *, char: bool = False,

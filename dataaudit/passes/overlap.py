@@ -1,0 +1,307 @@
+"""Containment pass: short documents (val, test, eval items) found inside long training documents.
+
+MinHash compares whole documents, so a 60-word benchmark item inside a 5,000-word training page has a
+Jaccard near 0 and is never a candidate. This pass indexes the word n-grams (default 13, the length GPT-3's
+and datatrove's decontamination use) of the *small* side, then streams the *large* side (train) against the
+index, as datatrove's ``pipeline/decont/n_grams.py`` does: memory holds the small side's n-gram hashes plus the
+hits, never the training set.
+
+A small document's *containment* is the share of its n-gram positions whose n-gram occurs in some training
+document; it is flagged when that share reaches ``threshold``. An n-gram that occurs in more than
+``max_ngram_doc_freq`` training documents is boilerplate (licence lines, navigation text, templates): it
+counts as unmatched, so one shared phrase cannot flag a document; such n-grams are counted in the report.
+For each document with matches the table lists the matched spans (word ranges of the normalized text, with
+an excerpt) and the training documents holding them, most matched first.
+
+Documents shorter than ``ngram`` words have no n-gram and cannot be checked here; they are counted
+(``too_short``) and the exact and near passes still see them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import ConfigError
+from ..io.atomic import write_parquet_atomic
+from ..records import PassResult
+from ..shingle import hash_shingles
+from ..text import DEFAULT_NORMALIZE, NormalizeConfig, normalize_array
+
+Source = Callable[[], Iterator[pa.RecordBatch]]
+
+CONTAINMENT_SCHEMA = pa.schema([
+    ("doc_id", pa.string()), ("split", pa.string()),
+    ("flagged", pa.bool_()),                 # containment >= threshold
+    ("containment", pa.float64()),           # matched n-gram positions / n-gram positions
+    ("ngrams", pa.int64()), ("matched_ngrams", pa.int64()),
+    ("boilerplate_ngrams", pa.int64()),      # positions whose n-gram is in > max_ngram_doc_freq train docs
+    ("spans", pa.list_(pa.list_(pa.int64(), 2))),   # matched [start, end) word ranges of the normalized text
+    ("excerpt", pa.string()),                # the longest matched span's text (normalized, truncated)
+    ("n_train_docs", pa.int64()),            # training documents holding at least one matched n-gram
+    ("train_doc_ids", pa.list_(pa.string())),        # the first max_train_ids of them, most matches first
+    ("train_doc_matches", pa.list_(pa.int64())),     # matched n-grams of this document in each of those
+])
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainmentConfig:
+    """Settings of the containment (n-gram overlap) pass."""
+
+    ngram: int = 13                 # words per n-gram: 13 as GPT-3's and datatrove's decontamination
+    threshold: float = 0.5          # flag a document when this share of its n-grams occurs in train
+    max_ngram_doc_freq: int = 100   # n-grams in more train documents than this are boilerplate: ignored
+    train_split: str = "train"      # the large side's name, used in the report
+    max_train_ids: int = 20         # train doc_ids listed per document (the count is always exact)
+    excerpt_chars: int = 300        # length of the excerpt of the longest matched span
+    top: int = 20                   # documents listed in the report (the Parquet file holds all with matches)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.ngram, int) or not 1 <= self.ngram <= 256:
+            raise ConfigError(f"containment ngram {self.ngram!r} must be an integer in 1..256; 13 is the default")
+        if not isinstance(self.threshold, (int, float)) or not 0 < self.threshold <= 1:
+            raise ConfigError(f"containment threshold {self.threshold!r} is outside (0, 1]; pass e.g. "
+                              "--containment-threshold 0.5")
+        if self.max_ngram_doc_freq < 1:
+            raise ConfigError(f"max_ngram_doc_freq {self.max_ngram_doc_freq} must be at least 1 "
+                              "(it is the number of train documents an n-gram may occur in and still count)")
+        if self.max_train_ids < 0 or self.excerpt_chars < 0:
+            raise ConfigError("max_train_ids and excerpt_chars must be non-negative")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def add_containment_args(parser: argparse.ArgumentParser) -> None:
+    """Flags of the containment pass (``dataaudit split``)."""
+    g = parser.add_argument_group("containment (short documents inside long training documents)")
+    g.add_argument("--no-containment", action="store_true", help="skip the containment pass")
+    g.add_argument("--containment-ngram", type=int, default=13, help="words per n-gram (default 13)")
+    g.add_argument("--containment-threshold", type=float, default=0.5,
+                   help="flag a document when this share of its n-grams occurs in train (default 0.5)")
+    g.add_argument("--max-ngram-doc-freq", type=int, default=100,
+                   help="ignore n-grams found in more train documents than this (boilerplate; default 100)")
+
+
+def containment_config_from_args(args: argparse.Namespace) -> ContainmentConfig | None:
+    """The ContainmentConfig the flags describe, or None with --no-containment."""
+    if getattr(args, "no_containment", False):
+        return None
+    return ContainmentConfig(ngram=args.containment_ngram, threshold=args.containment_threshold,
+                             max_ngram_doc_freq=args.max_ngram_doc_freq)
+
+
+def _column(batch: pa.RecordBatch, name: str) -> pa.Array:
+    return batch.column(batch.schema.get_field_index(name))
+
+
+class _Index:
+    """The small side's n-grams: per position (hash, doc, word position), and the sorted distinct hashes."""
+
+    def __init__(self, small: dict[str, Source], cfg: ContainmentConfig, normalize: NormalizeConfig, progress):
+        hashes, docs, pos, ids, codes, counts = [], [], [], [], [], []
+        base = 0
+        self.split_names = list(small)
+        for code, (split, make) in enumerate(small.items()):
+            for batch in make():
+                sh = hash_shingles(normalize_array(_column(batch, "text"), normalize), cfg.ngram, keep_short=False)
+                c = sh.counts()
+                hashes.append(sh.hashes)
+                docs.append(np.repeat(np.arange(base, base + len(c), dtype=np.int64), c))
+                pos.append(np.arange(len(sh.hashes), dtype=np.int64) - np.repeat(sh.offsets[:-1], c))
+                ids.append(_column(batch, "doc_id").cast(pa.string()))
+                codes.append(np.full(len(c), code, np.int16))
+                counts.append(c)
+                base += len(c)
+                if progress:
+                    progress(f"containment: index {split}", len(c))
+        cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))
+        self.hashes = cat(hashes, np.uint64)
+        self.doc = cat(docs, np.int64)
+        self.pos = cat(pos, np.int64)
+        self.ids = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
+        self.codes = cat(codes, np.int16)
+        self.counts = cat(counts, np.int64)
+        self.uniq, self.uid = np.unique(self.hashes, return_inverse=True)
+        self.n_docs = base
+
+
+def _stream_large(index: _Index, large: Source, cfg: ContainmentConfig, normalize: NormalizeConfig, progress):
+    """(doc freq per distinct n-gram, hits as (uid, train doc) arrays, train ids, train docs streamed)."""
+    df = np.zeros(len(index.uniq), dtype=np.int64)
+    hit_uid, hit_doc, train_ids = [], [], []
+    base = 0
+    for batch in large():
+        n = batch.num_rows
+        if len(index.uniq):
+            sh = hash_shingles(normalize_array(_column(batch, "text"), normalize), cfg.ngram, keep_short=False)
+            j = np.searchsorted(index.uniq, sh.hashes)
+            j[j == len(index.uniq)] = 0
+            found = index.uniq[j] == sh.hashes
+            if found.any():
+                doc = np.repeat(np.arange(base, base + n, dtype=np.int64), sh.counts())[found]
+                key = np.unique((doc << np.int64(32)) | j[found].astype(np.int64))   # one per (doc, n-gram)
+                u, d = key & np.int64(0xFFFFFFFF), key >> np.int64(32)
+                np.add.at(df, u, 1)
+                hit_uid.append(u)
+                hit_doc.append(d)
+                train_ids.append((d, _column(batch, "doc_id").cast(pa.string()).take(pa.array(d - base))))
+        base += n
+        if progress:
+            progress(f"containment: stream {cfg.train_split}", n)
+        if sum(len(h) for h in hit_uid) > 4_000_000:      # drop hits of boilerplate n-grams as we go
+            hit_uid, hit_doc = _compact(hit_uid, hit_doc, df, cfg.max_ngram_doc_freq)
+    hit_uid, hit_doc = _compact(hit_uid, hit_doc, df, cfg.max_ngram_doc_freq)
+    names: dict[int, str] = {}
+    for d, ids in train_ids:
+        names.update(zip(d.tolist(), ids.to_pylist()))
+    return df, hit_uid[0], hit_doc[0], names, base
+
+
+def _compact(hit_uid, hit_doc, df, cap):
+    u = np.concatenate(hit_uid) if hit_uid else np.zeros(0, np.int64)
+    d = np.concatenate(hit_doc) if hit_doc else np.zeros(0, np.int64)
+    keep = df[u] <= cap
+    return [u[keep]], [d[keep]]
+
+
+def _spans(positions: np.ndarray, n: int) -> list[list[int]]:
+    """Merge n-gram start positions into [start, end) word ranges.
+
+    >>> _spans(np.array([0, 1, 2, 10]), 3)
+    [[0, 5], [10, 13]]
+    """
+    out: list[list[int]] = []
+    for p in np.sort(positions).tolist():
+        if out and p <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], p + n)
+        else:
+            out.append([p, p + n])
+    return out
+
+
+def run_containment(small: dict[str, Source], large: Source, config: ContainmentConfig, out_dir: Path, *,
+                    normalize: NormalizeConfig = DEFAULT_NORMALIZE,
+                    progress: Callable[[str, int], None] | None = None) -> PassResult:
+    """Index the n-grams of ``small`` (split -> batches), stream ``large`` against them; write containment.parquet."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = config
+    index = _Index(small, cfg, normalize, progress)
+    df, hit_uid, hit_doc, train_names, n_train = _stream_large(index, large, cfg, normalize, progress)
+
+    common = df > cfg.max_ngram_doc_freq
+    counted = (df > 0) & ~common
+    pos_matched = counted[index.uid]
+    pos_common = common[index.uid]
+    matched = np.bincount(index.doc[pos_matched], minlength=index.n_docs)
+    boiler = np.bincount(index.doc[pos_common], minlength=index.n_docs)
+    share = np.where(index.counts > 0, matched / np.maximum(index.counts, 1), 0.0)
+    flagged = (share >= cfg.threshold - 1e-12) & (index.counts > 0)
+    with_matches = np.flatnonzero(matched > 0)
+
+    # which train docs hold each small doc's matched n-grams: join hits (uid -> train doc) with positions
+    rows = _rows(index, with_matches, pos_matched, hit_uid, hit_doc, train_names, cfg)
+    excerpts = _excerpts(small, index, {d: r["spans"] for d, r in rows.items()}, normalize, cfg)
+    names = np.array(index.split_names, dtype=object)
+    table = pa.table({
+        "doc_id": index.ids.take(pa.array(with_matches, pa.int64())),
+        "split": pa.array(names[index.codes[with_matches]].tolist(), pa.string()),
+        "flagged": pa.array(flagged[with_matches]),
+        "containment": pa.array(share[with_matches], pa.float64()),
+        "ngrams": pa.array(index.counts[with_matches], pa.int64()),
+        "matched_ngrams": pa.array(matched[with_matches], pa.int64()),
+        "boilerplate_ngrams": pa.array(boiler[with_matches], pa.int64()),
+        "spans": pa.array([rows[d]["spans"] for d in with_matches.tolist()], CONTAINMENT_SCHEMA.field("spans").type),
+        "excerpt": pa.array([excerpts.get(d, "") for d in with_matches.tolist()], pa.string()),
+        "n_train_docs": pa.array([rows[d]["n_train_docs"] for d in with_matches.tolist()], pa.int64()),
+        "train_doc_ids": pa.array([rows[d]["train_doc_ids"] for d in with_matches.tolist()], pa.list_(pa.string())),
+        "train_doc_matches": pa.array([rows[d]["train_doc_matches"] for d in with_matches.tolist()],
+                                      pa.list_(pa.int64())),
+    }, schema=CONTAINMENT_SCHEMA).sort_by([("split", "ascending"), ("doc_id", "ascending")])
+    write_parquet_atomic(out_dir / "containment.parquet", table)
+    return _result(cfg, normalize, index, table, flagged, n_train, common)
+
+
+def _rows(index: _Index, with_matches, pos_matched, hit_uid, hit_doc, train_names, cfg) -> dict[int, dict]:
+    sel = np.flatnonzero(pos_matched)
+    p_doc, p_uid, p_pos = index.doc[sel], index.uid[sel], index.pos[sel]
+    order = np.argsort(hit_uid, kind="stable")
+    hu, hd = hit_uid[order], hit_doc[order]
+    rows: dict[int, dict] = {}
+    starts = np.searchsorted(p_doc, with_matches)
+    ends = np.searchsorted(p_doc, with_matches, side="right")
+    for d, s, e in zip(with_matches.tolist(), starts.tolist(), ends.tolist()):
+        uids = np.unique(p_uid[s:e])
+        lo, hi = np.searchsorted(hu, uids), np.searchsorted(hu, uids, side="right")
+        docs = np.concatenate([hd[a:b] for a, b in zip(lo, hi)]) if len(uids) else np.zeros(0, np.int64)
+        tdocs, tcounts = np.unique(docs, return_counts=True)
+        top = np.lexsort((tdocs, -tcounts))[: cfg.max_train_ids]
+        rows[d] = {"spans": _spans(p_pos[s:e], cfg.ngram), "n_train_docs": int(len(tdocs)),
+                   "train_doc_ids": [train_names[int(t)] for t in tdocs[top]],
+                   "train_doc_matches": tcounts[top].astype(np.int64).tolist()}
+    return rows
+
+
+def _excerpts(small, index: _Index, spans: dict[int, list], normalize, cfg) -> dict[int, str]:
+    """Text of the longest matched span of each document with matches (re-reads the small side)."""
+    if not spans or cfg.excerpt_chars == 0:
+        return {}
+    out, base = {}, 0
+    wanted = np.array(sorted(spans), dtype=np.int64)
+    for make in small.values():
+        for batch in make():
+            n = batch.num_rows
+            lo, hi = np.searchsorted(wanted, [base, base + n])
+            if hi > lo:
+                texts = normalize_array(_column(batch, "text").take(pa.array(wanted[lo:hi] - base)), normalize)
+                for d, t in zip(wanted[lo:hi].tolist(), texts.to_pylist()):
+                    s, e = max(spans[d], key=lambda x: (x[1] - x[0], -x[0]))
+                    text = " ".join(t.split()[s:e])
+                    out[d] = text if len(text) <= cfg.excerpt_chars else text[: cfg.excerpt_chars - 3] + "..."
+            base += n
+    return out
+
+
+def _result(cfg, normalize, index: _Index, table: pa.Table, flagged, n_train, common) -> PassResult:
+    names = index.split_names
+    fl = table.filter(table["flagged"])
+    leaked_by_split = {n: int(((index.codes == i) & flagged).sum()) for i, n in enumerate(names)}
+    too_short = {n: int(((index.codes == i) & (index.counts == 0)).sum()) for i, n in enumerate(names)}
+    summary = {
+        "documents": {n: int((index.codes == i).sum()) for i, n in enumerate(names)},
+        "train_documents": int(n_train), "too_short": too_short,
+        "ngrams_indexed": int(len(index.hashes)), "distinct_ngrams": int(len(index.uniq)),
+        "boilerplate_ngrams": int(common.sum()),
+        "docs_with_matches": int(table.num_rows),
+        "leaked_docs": int(flagged.sum()), "leaked_by_split": {k: v for k, v in leaked_by_split.items() if v},
+    }
+    top = fl.sort_by([("containment", "descending"), ("split", "ascending"), ("doc_id", "ascending")]) \
+        .slice(0, cfg.top).to_pylist()
+    lines = [f"Word {cfg.ngram}-grams of {', '.join(names) or 'no split'} looked up in "
+             f"{n_train} {cfg.train_split} documents; a document is flagged when >= {cfg.threshold:.0%} of its "
+             f"n-grams occur in {cfg.train_split}. N-grams found in more than {cfg.max_ngram_doc_freq} "
+             f"{cfg.train_split} documents count as boilerplate ({summary['boilerplate_ngrams']} such).",
+             "", "| split | documents | too short to check | with matches | flagged |", "|---|---:|---:|---:|---:|"]
+    for n in names:
+        wm = int(pc.sum(pc.equal(table["split"], n)).as_py() or 0)
+        lines.append(f"| {n} | {summary['documents'][n]} | {too_short[n]} | {wm} | {leaked_by_split[n]} |")
+    sections = {"Containment (n-gram overlap with train)": "\n".join(lines)}
+    if top:
+        t = ["| doc_id | split | contained | n-grams | train docs | first train doc_ids | longest matched span |",
+             "|---|---|---:|---:|---:|---|---|"]
+        for r in top:
+            ids = ", ".join(f"`{i}`" for i in r["train_doc_ids"][:3]) + (" ..." if r["n_train_docs"] > 3 else "")
+            ex = r["excerpt"][:120].replace("|", "\\|")
+            t.append(f"| `{r['doc_id']}` | {r['split']} | {r['containment']:.2f} | {r['ngrams']} | "
+                     f"{r['n_train_docs']} | {ids} | {ex} |")
+        sections["Contained documents (most contained first)"] = "\n".join(t)
+    return PassResult(name="containment", summary=summary, findings={"documents": top},
+                      files={"containment": "containment.parquet"}, sections=sections,
+                      config={**cfg.to_dict(), "normalize": normalize.to_dict()})
