@@ -268,11 +268,13 @@ def _word_values(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return vh[np.asarray(enc.indices)], list_off
 
 
-_OTHER_WS = "[\t\n\r\f\v]"
+_OTHER_WS = np.zeros(256, dtype=bool)
+_OTHER_WS[[9, 10, 11, 12, 13]] = True     # \t \n \v \f \r: ASCII whitespace other than the space
 
 
 def _has_other_ascii_ws(texts: pa.Array) -> bool:
-    return bool(pc.any(pc.match_substring_regex(texts, _OTHER_WS)).as_py())
+    off, data = _string_offsets_and_data(texts)
+    return bool(_OTHER_WS[data[off[0]:off[-1]]].any())
 
 
 def _char_values(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
