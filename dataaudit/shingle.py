@@ -142,6 +142,7 @@ def jaccard(a, b) -> float:
 
 
 def _word_hash_py(word: str) -> int:
+    """A word's 64-bit hash: xxh3-64 of its UTF-8 bytes."""
     return xxhash.xxh3_64_intdigest(word.encode("utf-8"))
 
 
@@ -235,46 +236,43 @@ def _string_offsets_and_data(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _word_values(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(word hashes of all documents back to back, per-document word offsets)."""
+    """(word hashes of all documents back to back, per-document word offsets).
+
+    Word starts are found with numpy on the UTF-8 bytes (a non-separator after a separator or at a
+    document start). Piece ``i`` runs from start ``i`` to start ``i + 1``, so the pieces tile the buffer
+    and become one Arrow string array without copying; each piece is a word plus the separators after
+    it. Arrow's ``dictionary_encode`` finds the distinct pieces, and each distinct word (separators
+    stripped) is hashed once with xxh3-64.
+    """
     texts = pc.fill_null(texts, "")
-    # normalized text has single ASCII spaces between words: splitting on " " is about twice as fast as
-    # the general splitter and exact there; other ASCII whitespace sends us to the general one. Both
-    # yield empty pieces at the ends and between repeated separators: those are dropped below.
-    if _has_other_ascii_ws(texts):
-        words = pc.ascii_split_whitespace(texts)
-    else:
-        words = pc.split_pattern(texts, " ")
-    if isinstance(words, pa.ChunkedArray):
-        words = words.combine_chunks()
-    flat = words.flatten()
-    list_off = np.asarray(words.offsets, dtype=np.int64)
-    list_off = list_off - list_off[0]
-    if len(flat) == 0:
-        return np.zeros(0, np.uint64), list_off
-    nonempty = np.asarray(pc.binary_length(flat)) > 0
-    if not nonempty.all():
-        kept = np.zeros(len(flat) + 1, dtype=np.int64)
-        np.cumsum(nonempty, out=kept[1:])
-        list_off = kept[list_off]
-        flat = flat.filter(pa.array(nonempty))
-        if len(flat) == 0:
-            return np.zeros(0, np.uint64), list_off
-    enc = pc.dictionary_encode(flat)
-    vocab = enc.dictionary
-    voff, vdata = _string_offsets_and_data(vocab)
-    raw = vdata.tobytes()
-    vh = np.fromiter((xxhash.xxh3_64_intdigest(raw[voff[i]:voff[i + 1]]) for i in range(len(vocab))),
-                     dtype=np.uint64, count=len(vocab))
-    return vh[np.asarray(enc.indices)], list_off
-
-
-_OTHER_WS = np.zeros(256, dtype=bool)
-_OTHER_WS[[9, 10, 11, 12, 13]] = True     # \t \n \v \f \r: ASCII whitespace other than the space
-
-
-def _has_other_ascii_ws(texts: pa.Array) -> bool:
     off, data = _string_offsets_and_data(texts)
-    return bool(_OTHER_WS[data[off[0]:off[-1]]].any())
+    n_docs = len(texts)
+    lo, hi = int(off[0]), int(off[-1])
+    if hi == lo:
+        return np.zeros(0, np.uint64), np.zeros(n_docs + 1, np.int64)
+    d = data[lo:hi]
+    sep = d <= 32
+    sep &= (d == 32) | ((d >= 9) & (d <= 13))      # exactly the ASCII whitespace (UTF-8 safe)
+    begin = np.empty(hi - lo, dtype=bool)          # previous byte is a separator, or a document starts here
+    begin[0] = True
+    begin[1:] = sep[:-1]
+    begin[off[:-1][off[:-1] < off[1:]] - lo] = True
+    begin &= ~sep
+    starts = np.flatnonzero(begin)
+    word_off = np.searchsorted(starts, off - lo).astype(np.int64)
+    if len(starts) == 0:
+        return np.zeros(0, np.uint64), word_off
+    piece_off = np.empty(len(starts) + 1, dtype=np.int64)
+    piece_off[:-1] = starts + lo
+    piece_off[-1] = hi
+    pieces = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(piece_off), pa.py_buffer(data))
+    enc = pc.dictionary_encode(pieces)
+    voff, vdata = _string_offsets_and_data(enc.dictionary)
+    raw = vdata.tobytes()
+    ws = _ASCII_WS.encode()
+    vh = np.fromiter((xxhash.xxh3_64_intdigest(raw[voff[i]:voff[i + 1]].rstrip(ws))
+                      for i in range(len(voff) - 1)), dtype=np.uint64, count=len(voff) - 1)
+    return vh[np.asarray(enc.indices)], word_off
 
 
 def _char_values(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:

@@ -76,7 +76,11 @@ def test_planted_pairs_found_and_nothing_else(planted, tmp_path):
     found = _pairs(tmp_path)
     should = {p for p, j in truth.items() if j >= 0.75}
     assert len(should) >= 20 and min(truth.values()) < 0.4
-    assert len(should & set(found)) / len(should) >= 0.98                 # recall at J >= t + 0.05
+    # recall: P(candidate) >= 0.984 at J >= t + 0.05 for these (bands, rows), so with ~25 pairs one miss
+    # can happen by chance (the benchmark measures the 0.98 target on 1000 pairs); at J >= t + 0.1 it is
+    # >= 0.998, so none may be missed there
+    assert len(should & set(found)) >= len(should) - 1
+    assert {p for p, j in truth.items() if j >= 0.8} <= set(found)
     assert all(truth.get(p, 0.0) >= 0.7 for p in found)                    # precision 1.0 after verification
     for p, j in found.items():                                             # exact Jaccard, hand-checkable
         assert j == pytest.approx(truth[p])
