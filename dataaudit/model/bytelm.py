@@ -1,0 +1,324 @@
+"""The embedded default reference model: a small byte-level causal LM (a hashed n-gram neural model), fitted on a sample of the
+user's own data within a fixed compute budget, so that ``dataaudit score DATA`` needs no download.
+
+* Tokenizer: UTF-8 bytes (ids 0-255) plus BOS (256) before every document; one token = one byte, so its
+  perplexity is per byte and every byte-level model shares one tokenizer.
+* Sample: the documents with the smallest xxh3 hashes, up to ``sample_bytes`` (a bottom-k sample: the same
+  for any order of the input, bounded memory, no corpus size needed in advance).
+* Fit: AdamW, linear warm-up then cosine decay, a fixed number of steps (so the result depends only on the
+  sample, the settings and the seed, never on the wall clock; ``max_seconds`` is a safety stop, recorded
+  when it fires). Batches are random windows of the BOS-separated sample, drawn from a seeded generator.
+* Cache: ``<cache>/models/bytelm-<key>/`` with ``model.safetensors`` and ``bytelm.json``; the key hashes
+  the sample's document hashes, the settings and the seed. The directory is loadable with ``load_model``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import ConfigError, InputError, ModelError
+from .base import Encoded, ReferenceModel, cache_root, char_offsets_of_bytes, resolve_device
+
+BOS = 256
+VOCAB = 257
+FORMAT = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class ByteLMConfig:
+    """Shape and fitting budget of the byte-level default. Every field but max_seconds is in the cache key."""
+
+    orders: int = 6  # the model sees the last 1..orders bytes: enough for words, cheap enough for 2 cores
+    buckets: int = 65_536  # rows of the hashed-context table shared by orders 2..orders (2.1M parameters)
+    d_embed: int = 32  # width of each context embedding
+    d_hidden: int = 384  # width of the two-layer MLP that mixes the orders
+    max_length: int = 2048  # scoring window in bytes; only `orders` bytes of it matter to a prediction
+    steps: int = 400  # optimizer steps: fixed, so a fit is reproducible (see docs/scoring.md for its time)
+    batch_size: int = 64  # windows per step
+    seq_len: int = 128  # bytes per training window (64 x 128 = 8,192 bytes a step)
+    lr: float = 3e-3  # peak Adam learning rate (embeddings learn fast at this rate, like counts)
+    warmup: int = 20  # linear warm-up steps before the cosine decay
+    min_lr_ratio: float = 0.1  # cosine decays to lr x this
+    weight_decay: float = 0.0  # none: a context seen rarely should keep what it learned
+    sample_bytes: int = 1_000_000  # how much of the corpus the model is fitted on
+    seed: int = 0  # weights init and batch order
+    max_seconds: float | None = 900.0  # safety stop on slow machines (recorded in fit_info when it fires)
+
+    def __post_init__(self) -> None:
+        for name in ("orders", "buckets", "d_embed", "d_hidden", "max_length", "steps", "batch_size",
+                     "seq_len", "sample_bytes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"bytelm {name}={getattr(self, name)} must be >= 1")
+        if not self.lr > 0:
+            raise ConfigError(f"bytelm lr={self.lr} must be > 0")
+
+    def key_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("max_seconds")   # a stop, not a setting: the fit it allows is the same
+        return d
+
+
+_P = 2_147_483_647   # 2^31 - 1: rolling hashes stay below it, so int64 products never overflow
+
+
+def _build(cfg: ByteLMConfig):
+    """A hashed n-gram neural LM over bytes.
+
+    Position t is described by embeddings of its last 1..``orders`` bytes: order 1 exactly (258 rows: bytes,
+    BOS, "before the window"), orders >= 2 through a rolling hash into one shared table (the hashing trick,
+    Weinberger et al. 2009), concatenated and mixed by a two-layer MLP (a neural n-gram model as in Bengio et
+    al. 2003; hashed contexts as in PAQ-style context mixing). Every position is computed independently, so it
+    trains on 2 CPU cores in minutes, and padding on the right can never leak into a real position.
+    """
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class HashedNGramLM(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.e1 = nn.Embedding(VOCAB + 1, cfg.d_embed)
+            self.eh = nn.Embedding(cfg.buckets, cfg.d_embed)
+            nn.init.normal_(self.eh.weight, std=0.01)
+            width = cfg.orders * cfg.d_embed
+            self.ln = nn.LayerNorm(width)
+            self.fc1 = nn.Linear(width, cfg.d_hidden)
+            self.fc2 = nn.Linear(cfg.d_hidden, cfg.d_hidden)
+            self.head = nn.Linear(cfg.d_hidden, VOCAB)
+
+        def hidden(self, ids):
+            B, T = ids.shape
+            K = cfg.orders
+            x = torch.cat([torch.full((B, K), VOCAB, dtype=ids.dtype, device=ids.device), ids], 1)
+            feats = [self.e1(ids)]
+            h = torch.zeros_like(ids)
+            for j in range(K):             # ids[t - j] is x[K + t - j]; order j + 1 covers bytes t-j .. t
+                h = (h * 263 + x[:, K - j:K - j + T] + 1) % _P
+                if j:
+                    feats.append(self.eh((h * (j + 7919)) % _P % cfg.buckets))
+            z = F.gelu(self.fc1(self.ln(torch.cat(feats, -1))))
+            return z + F.gelu(self.fc2(z))
+
+        def logits(self, h):
+            return self.head(h)
+
+    return HashedNGramLM()
+
+
+class ByteLMModel(ReferenceModel):
+    """A fitted byte-level model behind the ``ReferenceModel`` interface."""
+
+    kind = "bytelm"
+    tokenizer_id = "utf8-bytes+bos:257"
+    bos_id = BOS
+    vocab_size = VOCAB
+
+    def __init__(self, net, cfg: ByteLMConfig, *, name: str, device, fit_info: dict[str, Any] | None = None):
+        import torch
+
+        self.net = net.eval()
+        self.cfg = cfg
+        self.name = name
+        self.max_length = cfg.max_length
+        self.fit_info = dict(fit_info or {})
+        self.fingerprint = _fingerprint(net, cfg)
+        self.device = torch.device(device)
+        self.net.to(self.device)
+
+    def encode(self, texts: list[str]) -> list[Encoded]:
+        out = []
+        for t in texts:
+            data = t.encode("utf-8", errors="surrogatepass")
+            s, e = char_offsets_of_bytes(data)
+            out.append(Encoded(np.frombuffer(data, dtype=np.uint8).astype(np.int64), s, e))
+        return out
+
+    def hidden(self, input_ids, attention_mask):
+        # right padding + causal attention: no real position ever sees a pad, so the mask is not needed
+        return self.net.hidden(input_ids)
+
+    def project(self, hidden):
+        return self.net.logits(hidden)
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d["params"] = int(sum(p.numel() for p in self.net.parameters()))
+        d["config"] = dataclasses.asdict(self.cfg)
+        return d
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``model.safetensors`` and ``bytelm.json`` (last, so its presence means complete)."""
+        from safetensors.torch import save_file
+
+        from ..io.atomic import atomic_path, write_text_atomic
+
+        p = Path(path)
+        p.mkdir(parents=True, exist_ok=True)
+        with atomic_path(p / "model.safetensors") as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}, str(tmp))
+        meta = {"format": FORMAT, "kind": "dataaudit-bytelm", "config": dataclasses.asdict(self.cfg),
+                "fit_info": self.fit_info, "fingerprint": self.fingerprint}
+        write_text_atomic(p / "bytelm.json", json.dumps(meta, indent=2, sort_keys=True))
+        return p
+
+
+def _fingerprint(net, cfg: ByteLMConfig) -> str:
+    import torch
+    import xxhash
+
+    h = xxhash.xxh3_128(json.dumps(cfg.key_dict(), sort_keys=True).encode())
+    for name, t in sorted(net.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def load_bytelm(path: str | os.PathLike, *, device="cpu") -> ByteLMModel:
+    """Load a byte-level model directory written by ``fit_default_model`` / ``ByteLMModel.save``."""
+    from safetensors.torch import load_file
+
+    p = Path(path)
+    try:
+        meta = json.loads((p / "bytelm.json").read_text(encoding="utf-8"))
+        cfg = ByteLMConfig(**meta["config"])
+        net = _build(cfg)
+        net.load_state_dict(load_file(str(p / "model.safetensors")))
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error type; any failure = unreadable
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ModelError(f"{p}: not a readable dataaudit byte-level model ({first}); refit it by scoring "
+                         f"without --model, or delete the directory") from None
+    return ByteLMModel(net, cfg, name=str(p), device=device, fit_info=meta.get("fit_info"))
+
+
+# ---- sample and fit ---------------------------------------------------------------------------------------
+
+def sample_corpus(corpus: Any, sample_bytes: int, **read_kw: Any) -> list[tuple[int, bytes]]:
+    """Bottom-k sample by document hash: the documents with the smallest xxh3-64 hashes, until their bytes
+    reach ``sample_bytes``; returned in hash order. Order-independent, memory bounded by the sample."""
+    import xxhash
+
+    from ..passes.score import iter_docs
+
+    heap: list[tuple[int, bytes]] = []     # max-heap by hash (negated)
+    total = 0
+    for _ids, _splits, texts in iter_docs(corpus, chunk=4096, **read_kw):
+        for t in texts:
+            data = t.encode("utf-8", errors="surrogatepass")
+            if not data:
+                continue
+            h = xxhash.xxh3_64_intdigest(data)
+            if total >= sample_bytes and -heap[0][0] <= h:
+                continue
+            heapq.heappush(heap, (-h, data))
+            total += len(data)
+            while total - len(heap[0][1]) >= sample_bytes:   # drop the largest hash while enough remains
+                total -= len(heapq.heappop(heap)[1])
+    if not heap:
+        raise InputError("the corpus to fit the default model on has no non-empty documents; pass --fit-on "
+                         "CORPUS with text, or --model M")
+    return sorted((-nh, d) for nh, d in heap)
+
+
+def fit_key(sample: list[tuple[int, bytes]], cfg: ByteLMConfig) -> str:
+    import xxhash
+
+    h = xxhash.xxh3_128(json.dumps({"format": FORMAT, **cfg.key_dict()}, sort_keys=True).encode())
+    for hv, data in sample:
+        h.update(hv.to_bytes(8, "little"))
+        h.update(len(data).to_bytes(8, "little"))
+    return h.hexdigest()
+
+
+def train(sample: list[tuple[int, bytes]], cfg: ByteLMConfig, *, device="cpu",
+          progress: Callable[..., None] | None = None):
+    """Fit a fresh network on the sample; returns (net, fit_info). Deterministic for a seed on one device
+    and thread count."""
+    import torch
+    from torch.nn import functional as F
+
+    stream = np.concatenate([np.concatenate([[BOS], np.frombuffer(d, dtype=np.uint8)]) for _, d in sample]
+                            ).astype(np.int64)
+    need = cfg.seq_len + 1
+    if len(stream) < need:   # a tiny corpus: tile it so that one window fits
+        stream = np.tile(stream, need // len(stream) + 1)
+    data = torch.from_numpy(stream)
+    torch.manual_seed(cfg.seed)
+    net = _build(cfg).to(device)
+    decay = [p for p in net.parameters() if p.dim() >= 2]
+    no_decay = [p for p in net.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+    gen = np.random.default_rng(cfg.seed)
+    t0 = time.perf_counter()
+    ema = None
+    steps_done = 0
+    stopped = False
+    net.train()
+    for step in range(cfg.steps):
+        if step < cfg.warmup:   # linear warm-up, then cosine to min_lr_ratio (as nanoGPT's get_lr)
+            lr = cfg.lr * (step + 1) / cfg.warmup
+        else:
+            frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+            lr = cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        starts = torch.from_numpy(gen.integers(0, len(stream) - need + 1, size=cfg.batch_size))
+        idx = starts[:, None] + torch.arange(need)[None, :]
+        batch = data[idx].to(device)
+        x, y = batch[:, :-1], batch[:, 1:]
+        logits = net.logits(net.hidden(x))
+        loss = F.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        steps_done = step + 1
+        lv = float(loss.detach())
+        ema = lv if ema is None else 0.95 * ema + 0.05 * lv
+        if progress is not None:
+            progress("fit", step=steps_done, steps=cfg.steps, loss=lv, seconds=time.perf_counter() - t0)
+        if cfg.max_seconds is not None and time.perf_counter() - t0 > cfg.max_seconds and steps_done < cfg.steps:
+            stopped = True
+            break
+    net.eval()
+    info = {"sample_docs": len(sample), "sample_bytes": int(sum(len(d) for _, d in sample)),
+            "steps_done": steps_done, "steps": cfg.steps, "stopped_by_max_seconds": stopped,
+            "fit_seconds": round(time.perf_counter() - t0, 2),
+            "train_bits_per_byte_ema": round(ema / math.log(2), 4) if ema is not None else None,
+            "device": str(device), "torch_threads": torch.get_num_threads()}
+    return net, info
+
+
+def fit_default_model(corpus: Any, *, config: ByteLMConfig | None = None,
+                      cache_dir: str | os.PathLike | None = None, device: str = "auto",
+                      progress: Callable[..., None] | None = None, refit: bool = False,
+                      **read_kw: Any) -> ByteLMModel:
+    """Fit the byte-level default on a sample of ``corpus`` (a path, Table, record batches or strings), or
+    load it from the cache when this sample and these settings were fitted before. ``read_kw`` (split,
+    text_column, on_bad_record...) goes to the reader. The model's directory is ``model.name``."""
+    cfg = config or ByteLMConfig()
+    dev = resolve_device(device)
+    sample = sample_corpus(corpus, cfg.sample_bytes, **read_kw)
+    key = fit_key(sample, cfg)
+    root = Path(cache_dir) if cache_dir is not None else Path(cache_root())
+    path = root / "models" / f"bytelm-{key[:24]}"
+    if not refit and (path / "bytelm.json").exists():
+        m = load_bytelm(path, device=dev)
+        m.fit_info["from_cache"] = True
+        return m
+    net, info = train(sample, cfg, device=dev, progress=progress)
+    info["key"] = key
+    m = ByteLMModel(net, cfg, name=str(path), device=dev, fit_info=info)
+    m.save(path)
+    m.fit_info["from_cache"] = False
+    return m

@@ -1,0 +1,154 @@
+"""The embedded byte-level default: fit, cache, save/reload, determinism, and scoring through it."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from dataaudit.errors import InputError, ModelError  # noqa: E402
+from dataaudit.model import load_model  # noqa: E402
+from dataaudit.model.bytelm import ByteLMConfig, fit_default_model, fit_key, sample_corpus  # noqa: E402
+from dataaudit.passes.score import ScoreConfig, run_score, score_texts  # noqa: E402
+
+TINY = ByteLMConfig(orders=4, buckets=4096, d_embed=8, d_hidden=32, max_length=64, steps=40, batch_size=8,
+                    seq_len=32, lr=1e-2, warmup=5, sample_bytes=20_000)
+
+WORDS = ("the cat sat on a mat while the dog ran to the park and a bird sang in the tree near the old house "
+         "by the river").split()
+
+
+def corpus(n=120, seed=0):
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        k = rng.randint(3, 30)
+        start = rng.randrange(len(WORDS))
+        out.append(" ".join(WORDS[(start + i) % len(WORDS)] for i in range(k)) + ".")
+    return out
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    return fit_default_model(corpus(), config=TINY, cache_dir=cache, device="cpu"), cache
+
+
+def test_fit_saves_and_reloads_with_identical_scores(fitted):
+    model, _ = fitted
+    docs = corpus(10, seed=1) + ["", "x", "\u00e9t\u00e9 \u2014 caf\u00e9"]
+    a = score_texts(model, docs)
+    again = load_model(model.name, device="cpu")
+    assert again.kind == "bytelm" and again.fingerprint == model.fingerprint
+    b = score_texts(again, docs)
+    for x, y in zip(a, b):
+        assert x["nll_sum"] == y["nll_sum"] and x["n_tokens"] == y["n_tokens"] == x["n_bytes"]
+
+
+def test_second_fit_comes_from_the_cache(fitted):
+    model, cache = fitted
+    again = fit_default_model(list(reversed(corpus())), config=TINY, cache_dir=cache, device="cpu")
+    assert again.fit_info["from_cache"] is True and again.fingerprint == model.fingerprint
+
+
+def test_fit_is_deterministic_for_a_seed(tmp_path):
+    a = fit_default_model(corpus(), config=TINY, cache_dir=tmp_path / "a", device="cpu")
+    b = fit_default_model(corpus(), config=TINY, cache_dir=tmp_path / "b", device="cpu")
+    assert a.fingerprint == b.fingerprint
+    c = fit_default_model(corpus(), config=ByteLMConfig(**{**TINY.key_dict(), "seed": 1}),
+                          cache_dir=tmp_path / "c", device="cpu")
+    assert c.fingerprint != a.fingerprint
+
+
+def test_sample_is_order_independent_and_bounded():
+    docs = corpus(300)
+    s1 = sample_corpus(docs, 2_000)
+    s2 = sample_corpus(list(reversed(docs)), 2_000)
+    assert s1 == s2
+    total = sum(len(d) for _, d in s1)
+    assert total >= 2_000 and total - max(len(d) for _, d in s1) < 2_000
+    assert fit_key(s1, TINY) == fit_key(s2, TINY) != fit_key(sample_corpus(docs, 3_000), TINY)
+
+
+def test_model_learned_the_corpus(fitted):
+    model, _ = fitted
+    rng = random.Random(3)
+    normal = score_texts(model, corpus(20, seed=5))
+    junk = score_texts(model, ["".join(chr(rng.randrange(33, 127)) for _ in range(80)) for _ in range(20)])
+    worst_normal = max(d["bits_per_byte"] for d in normal)
+    best_junk = min(d["bits_per_byte"] for d in junk)
+    assert worst_normal < best_junk
+
+
+def test_causal_and_batched_equals_unbatched(fitted):
+    model, _ = fitted
+    text = " ".join(corpus(30, seed=2))          # several windows of 64 bytes
+    lp = model.encode([text])[0]
+    assert len(lp.ids) > 3 * TINY.max_length
+    cfg = ScoreConfig(stride=16)
+    batched = score_texts(model, [text, "short one", text[:100]], cfg)
+    alone = [score_texts(model, [t], ScoreConfig(stride=16, batch_tokens=1))[0] for t in [text, "short one", text[:100]]]
+    for x, y in zip(batched, alone):
+        assert x["nll_sum"] == pytest.approx(y["nll_sum"], rel=1e-5)
+    # a change at the end does not change the score of what came before
+    ids = torch.tensor([[256] + list(b"the cat sat on")])
+    ids2 = ids.clone()
+    ids2[0, -1] = ord("X")
+    with torch.inference_mode():
+        h1 = model.hidden(ids, None)
+        h2 = model.hidden(ids2, None)
+    assert torch.equal(h1[:, :-1], h2[:, :-1]) and not torch.equal(h1[:, -1], h2[:, -1])
+
+
+def test_worst_window_offsets_are_characters(fitted):
+    model, _ = fitted
+    text = "the cat sat on a mat " * 3 + "\u00e9\u00e9\u00e9\u00e9 QZXJ \u00e9\u00e9" + " the dog ran" * 3
+    d = score_texts(model, [text], ScoreConfig(window_tokens=8))[0]
+    assert 0 <= d["worst_start"] < d["worst_end"] <= len(text)
+    assert "QZXJ"[:1] in text[d["worst_start"] - 8:d["worst_end"] + 8] or "\u00e9" in text[d["worst_start"]:d["worst_end"]]
+
+
+def test_score_without_model_fits_on_data_and_says_so(tmp_path):
+    run = run_score(corpus(40), config=ScoreConfig(), cache_dir=tmp_path, fit_config=TINY, device="cpu")
+    assert run.meta["model"]["kind"] == "bytelm"
+    assert any("No model given" in n and "the data itself" in n for n in run.notes)
+    run2 = run_score(corpus(40), fit_on=corpus(40, seed=9), cache_dir=tmp_path, fit_config=TINY, device="cpu")
+    assert any("--fit-on corpus" in n for n in run2.notes)
+    assert run2.meta["model"]["fingerprint"] != run.meta["model"]["fingerprint"]
+
+
+def test_one_shot_iterator_without_model_is_an_error(tmp_path):
+    from dataaudit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fit_on"):
+        run_score(iter(corpus(5)), cache_dir=tmp_path, fit_config=TINY)
+
+
+def test_empty_corpus_is_an_error(tmp_path):
+    with pytest.raises(InputError, match="no non-empty documents"):
+        fit_default_model(["", ""], config=TINY, cache_dir=tmp_path)
+
+
+def test_damaged_model_dir_is_one_line_error(fitted, tmp_path):
+    import shutil
+
+    model, _ = fitted
+    bad = tmp_path / "bad"
+    shutil.copytree(model.name, bad)
+    (bad / "model.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(ModelError) as e:
+        load_model(bad, device="cpu")
+    assert "\n" not in str(e.value) and "byte-level" in str(e.value)
+
+
+def test_encode_offsets_are_per_character():
+    from dataaudit.model.bytelm import ByteLMModel, _build
+
+    m = ByteLMModel(_build(TINY), TINY, name="t", device="cpu")
+    enc = m.encode(["a\u00e9b"])[0]
+    assert enc.ids.tolist() == [97, 0xC3, 0xA9, 98]
+    assert enc.starts.tolist() == [0, 1, 1, 2] and enc.ends.tolist() == [1, 2, 2, 3]
+    assert np.all(enc.ids < 256)
