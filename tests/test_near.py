@@ -198,3 +198,12 @@ def test_cli_flags_round_trip():
     assert near_config_from_args(p.parse_args(["--no-near"])) is None
     with pytest.raises(ConfigError):
         near_config_from_args(p.parse_args(["--bands", "100", "--rows", "2"]))
+
+
+def test_bucket_cap_in_cross_mode_pairs_across_splits_only(tmp_path):
+    same = "one two three four five six seven eight nine ten"
+    res = run_near({"train": source([same] * 50, "train"), "val": source([same], "val")},
+                   NearConfig(max_bucket=10), tmp_path)
+    t = pq.read_table(tmp_path / "near_pairs.parquet")
+    assert t.num_rows == 10 and set(t["doc_id"].to_pylist()) == {"val:0"}
+    assert res.summary["buckets"]["pairs_skipped_by_cap"] == 40

@@ -237,7 +237,6 @@ def bucket_pairs(keys: np.ndarray, groups: np.ndarray, mode: str, max_bucket: in
         sel = ms[mz == size]
         members = order[sel[:, None] + np.arange(size)]          # (n_buckets, size)
         if size > max_bucket:
-            stats.capped_buckets += len(sel)
             for row in members:
                 out.append(_capped_pairs(row, groups, mode, max_bucket, stats))
             continue
@@ -249,14 +248,37 @@ def bucket_pairs(keys: np.ndarray, groups: np.ndarray, mode: str, max_bucket: in
 
 
 def _capped_pairs(members: np.ndarray, groups, mode, cap, stats) -> np.ndarray:
+    """Pairs of one bucket bigger than ``cap``: each member meets at most ``cap`` others (counted).
+
+    In cross mode only pairs of different splits are formed: every member of the smaller side of each
+    split pair meets the first ``cap`` members of the larger side (so one val document that matches
+    10,000 identical train documents costs ``cap`` pairs, not 50 million).
+    """
     members = np.sort(members)
-    head = members[:cap]
-    a = np.repeat(head, len(members))
-    b = np.tile(members, len(head))
-    keep = a < b
-    full = len(members) * (len(members) - 1) // 2
-    stats.pairs_skipped_by_cap += full - int(keep.sum())
-    return _filter_pairs(a[keep], b[keep], groups, mode)
+    out, full, made = [], 0, 0
+    if mode == "cross":
+        g = groups[members]
+        codes = np.unique(g)
+        for x in range(len(codes)):
+            for y in range(x + 1, len(codes)):
+                p, q = members[g == codes[x]], members[g == codes[y]]
+                small, big = (p, q) if len(p) <= len(q) else (q, p)
+                head = big[:cap]
+                full += len(p) * len(q)
+                made += len(small) * len(head)
+                out.append(_filter_pairs(np.repeat(small, len(head)), np.tile(head, len(small)), groups, "both"))
+    else:
+        head = members[:cap]
+        a = np.repeat(head, len(members))
+        b = np.tile(members, len(head))
+        keep = a < b
+        full = len(members) * (len(members) - 1) // 2
+        made = int(keep.sum())
+        out.append(_filter_pairs(a[keep], b[keep], groups, mode))
+    if full > made:
+        stats.capped_buckets += 1
+        stats.pairs_skipped_by_cap += full - made
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def _filter_pairs(a: np.ndarray, b: np.ndarray, groups: np.ndarray, mode: str) -> np.ndarray:
