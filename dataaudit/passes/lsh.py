@@ -202,7 +202,8 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
 
 @dataclass
 class BucketStats:
-    """What candidate generation saw: buckets, pairs emitted, and pairs skipped by the bucket cap."""
+    """What candidate generation saw, summed over bands: buckets with two or more members, the largest,
+    buckets over the cap, and pairs the cap skipped (a pair skipped in several bands counts in each)."""
 
     buckets: int = 0
     largest_bucket: int = 0

@@ -102,8 +102,9 @@ def build_result(*, config, normalize, docs, bands, rows, stats, a, b, est, inte
     warnings = []
     if stats.capped_buckets:
         warnings.append(f"near: {stats.capped_buckets} LSH bucket(s) had more than {config.max_bucket} members; "
-                        f"{stats.pairs_skipped_by_cap} candidate pairs in them were not generated (members were "
-                        f"paired with the first {config.max_bucket} only). Raise max_bucket to check them all")
+                        f"{stats.pairs_skipped_by_cap} candidate pairs in them (summed over bands) were not generated "
+                        f"(members were paired with the first {config.max_bucket} only). Raise max_bucket to "
+                        "check them all")
     return PassResult(name="near", summary=summary, findings={"pairs": top_pairs, "clusters": top_clusters},
                       files={"near_pairs": "near_pairs.parquet", "near_clusters": "near_clusters.parquet"},
                       sections=_sections(config, summary, top_pairs), warnings=warnings,
