@@ -265,7 +265,7 @@ def _read_parquet(path: str, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
 
     for f in _files(path, (".parquet", ".pq")):
         try:
-            pf = pq.ParquetFile(f)
+            pf = pq.ParquetFile(f, pre_buffer=False)  # pre_buffer caches ahead: RSS grew with file size
         except (pa.ArrowInvalid, OSError) as e:
             raise InputError(f"{f}: not a readable Parquet file ({e}). Re-export it, or pass --format "
                              f"if it is another format") from e
