@@ -117,3 +117,14 @@ def test_band_keys_equal_iff_band_equal():
     assert k[0, 0] == k[1, 0] and k[0, 0] != k[2, 0]
     assert k[0, 1] == k[2, 1] and k[0, 1] != k[1, 1]
     assert k[0, 0] != band_keys(np.array([[1, 2, 1, 2]], np.uint32), 2, 2)[0, 1]   # band index is mixed in
+
+
+def test_signatures_api_round_trips_to_datasketch():
+    from dataaudit.passes.near import NearConfig, signatures
+
+    texts = ["Alpha beta gamma delta epsilon zeta eta", "alpha beta gamma delta epsilon zeta theta"]
+    sig = signatures(texts, NearConfig(hash="sha1", seed=3))
+    for text, s in zip(texts, sig):
+        m = datasketch.MinHash(num_perm=128, seed=3)
+        m.update_batch([x.encode() for x in shingles(text, 5)])
+        assert datasketch.LeanMinHash(m).jaccard(to_lean_minhash(s, seed=3)) == 1.0

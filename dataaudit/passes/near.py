@@ -138,6 +138,25 @@ def near_config_from_args(args: argparse.Namespace) -> NearConfig | None:
                       seed=args.minhash_seed, scheme=args.minhash_scheme, workers=args.workers)
 
 
+def signatures(texts, config: NearConfig = NearConfig(), normalize: NormalizeConfig = DEFAULT_NORMALIZE) -> np.ndarray:
+    """MinHash signatures (n x num_perm, uint32) of raw texts, exactly as the pass computes them.
+
+    Turn one into a datasketch object with ``lsh.to_lean_minhash(sig[i], seed=config.seed,
+    scheme=config.scheme)``.
+
+    >>> sig = signatures(["the cat sat on the mat today", "The cat sat on the mat, today!"])
+    >>> sig.shape, bool((sig[0] == sig[1]).all())          # equal after normalization
+    ((2, 128), True)
+    """
+    arr = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(list(texts), pa.large_string())
+    norm = normalize_array(arr, normalize)
+    if config.hash == "sha1":
+        sh = sha1_shingle_hashes(norm, config.ngram, char=config.char_ngrams)
+    else:
+        sh = hash_shingles(norm, config.ngram, char=config.char_ngrams)
+    return lsh.MinHasher(config.num_perm, config.seed, config.scheme).signatures(sh.offsets, minhash_input(sh.hashes))
+
+
 # ------------------------------------------------------------------------------------------ worker tasks
 
 _STATE: dict = {}
