@@ -68,6 +68,9 @@ class ByteLMConfig:
         return d
 
 
+#: what ``fit_default_model`` uses when given no config
+DEFAULT_CONFIG = ByteLMConfig()
+
 _P = 2_147_483_647   # 2^31 - 1: rolling hashes stay below it, so int64 products never overflow
 
 
@@ -306,7 +309,7 @@ def fit_default_model(corpus: Any, *, config: ByteLMConfig | None = None,
     """Fit the byte-level default on a sample of ``corpus`` (a path, Table, record batches or strings), or
     load it from the cache when this sample and these settings were fitted before. ``read_kw`` (split,
     text_column, on_bad_record...) goes to the reader. The model's directory is ``model.name``."""
-    cfg = config or ByteLMConfig()
+    cfg = config or DEFAULT_CONFIG
     dev = resolve_device(device)
     sample = sample_corpus(corpus, cfg.sample_bytes, **read_kw)
     key = fit_key(sample, cfg)

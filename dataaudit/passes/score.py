@@ -348,14 +348,14 @@ class ScoreCache:
 
 # ---- inputs -----------------------------------------------------------------------------------------------
 
-def iter_docs(data: Any, *, chunk: int, split: str = "data", text_column: str | None = None,
+def iter_docs(data: Any, *, chunk: int, split: str = "data", fmt: str | None = None, text_column: str | None = None,
               id_column: str | None = None, on_bad_record: str = "fail", bad_log=None
               ) -> Iterator[tuple[list[str], list[str], list[str]]]:
     """``data`` as chunks of (doc_ids, splits, texts): a path, a Table, record batches, strings or pairs."""
     if isinstance(data, (str, os.PathLike)) or isinstance(data, pa.Table) or type(data).__module__.startswith("datasets"):
         from ..io.readers import read_documents
 
-        batches: Iterable[Any] = read_documents(data, split=split, text_column=text_column, id_column=id_column,
+        batches: Iterable[Any] = read_documents(data, split=split, fmt=fmt, text_column=text_column, id_column=id_column,
                                                 batch_size=chunk, on_bad_record=on_bad_record, bad_log=bad_log)
     elif isinstance(data, pa.RecordBatch):
         batches = [data]
@@ -444,7 +444,7 @@ def _fmt(x: Any) -> str:
     return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.4g}"
 
 
-def _resolve_model(data, model, fit_on, *, device, cache_dir, fit_config, progress, split, text_column,
+def _resolve_model(data, model, fit_on, *, device, cache_dir, fit_config, progress, split, fmt, text_column,
                    on_bad_record, notes: list[str]):
     from ..model import ReferenceModel, load_model
 
@@ -458,8 +458,11 @@ def _resolve_model(data, model, fit_on, *, device, cache_dir, fit_config, progre
                           "fitted on it and then score it; pass model=..., fit_on=..., or a path / list / Table")
     from ..model.bytelm import fit_default_model
 
+    read_kw = {"split": split, "text_column": text_column, "on_bad_record": on_bad_record}
+    if fit_on is None:
+        read_kw["fmt"] = fmt
     m = fit_default_model(corpus, config=fit_config, cache_dir=cache_dir, device=device, progress=progress,
-                          split=split, text_column=text_column, on_bad_record=on_bad_record)
+                          **read_kw)
     fi = m.fit_info
     what = "--fit-on corpus" if fit_on is not None else "the data itself"
     how = "loaded from the cache" if fi.get("from_cache") else f"fitted in {fi.get('fit_seconds', 0):.0f}s"
@@ -471,7 +474,8 @@ def _resolve_model(data, model, fit_on, *, device, cache_dir, fit_config, progre
 
 def run_score(data: Any, *, model: Any = None, fit_on: Any = None, config: ScoreConfig | None = None,
               out_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-              use_cache: bool = True, device: str = "auto", split: str = "data", text_column: str | None = None,
+              use_cache: bool = True, device: str = "auto", split: str = "data", fmt: str | None = None,
+              text_column: str | None = None,
               id_column: str | None = None, on_bad_record: str = "fail", bad_log=None, fit_config: Any = None,
               progress: Callable[..., None] | None = None, top_n: int = 20) -> ScoreRun:
     """Score ``data`` and return a ``ScoreRun``; see ``score`` for the arguments."""
@@ -480,8 +484,8 @@ def run_score(data: Any, *, model: Any = None, fit_on: Any = None, config: Score
     cfg = config or ScoreConfig()
     notes: list[str] = []
     m = _resolve_model(data, model, fit_on, device=device, cache_dir=cache_dir, fit_config=fit_config,
-                       progress=progress, split=split, text_column=text_column, on_bad_record=on_bad_record,
-                       notes=notes)
+                       progress=progress, split=split, fmt=fmt, text_column=text_column,
+                       on_bad_record=on_bad_record, notes=notes)
     settings = resolve_settings(m, cfg)
     key = cache_key(m, settings)
     root = Path(cache_dir) if cache_dir is not None else Path(cache_root())
@@ -499,7 +503,7 @@ def run_score(data: Any, *, model: Any = None, fit_on: Any = None, config: Score
             progress("score", docs=docs_done, tokens=run.tokens_scored, cached=run.cached,
                      seconds=time.perf_counter() - t0)
 
-    for ids, splits, texts in iter_docs(data, chunk=cfg.chunk_docs, split=split, text_column=text_column,
+    for ids, splits, texts in iter_docs(data, chunk=cfg.chunk_docs, split=split, fmt=fmt, text_column=text_column,
                                         id_column=id_column, on_bad_record=on_bad_record, bad_log=bad_log):
         hashes = [doc_hash(t) for t in texts]
         rows: list[dict[str, Any] | None] = [None] * len(texts)
@@ -569,7 +573,7 @@ def score(data: Any, *, model: Any = None, fit_on: Any = None, config: ScoreConf
     under ``cache_dir`` (default ``$DATAAUDIT_CACHE`` or ``~/.cache/dataaudit``) unless ``use_cache=False``.
     With ``out_dir`` the table is also written to ``out_dir/scores.parquet``. The table's schema metadata
     (``read_scores``) records the model fingerprint, tokenizer, max length, stride and BOS policy. Other
-    keywords: ``split``, ``text_column``, ``id_column``, ``on_bad_record``, ``bad_log``, ``fit_config``,
+    keywords: ``split``, ``fmt``, ``text_column``, ``id_column``, ``on_bad_record``, ``bad_log``, ``fit_config``,
     ``progress`` (called as ``progress(event, **counts)``).
     """
     return run_score(data, model=model, fit_on=fit_on, config=config, out_dir=out_dir, cache_dir=cache_dir,
