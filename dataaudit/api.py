@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 from .errors import ConfigError
 from .io.sources import DocSource
 from .passes.exact import ExactConfig, run_exact
+from .passes.leaks import merge_leaks
 from .records import Report
 from .report import phase, write_report
 from .text import DEFAULT_NORMALIZE, NormalizeConfig
@@ -118,8 +119,13 @@ def audit_split(train: Any, val: Any = None, test: Any = None, *, evals: Sequenc
                               "by_split": {k: b.count for k, b in bad},
                               "examples": [e.to_dict() for _, b in bad for e in b.examples][:1000]}
         report.summary["documents"] = {k: s.docs for k, s in sources.items()}
-        report.summary["leaked_docs"] = _leaked_docs(report)
-        report.sections = {"Verdict": _verdict(report), **report.sections}
+        with phase(report, "merge leaks"):
+            merge_leaks(stage, report.files, report.summary["documents"], top=config.top).apply_to(report)
+        report.summary["leaked_docs"] = report.summary["leaks"]["leaked_docs"]
+        first = {"Verdict": _verdict(report)}
+        if "Leaked documents, all passes" in report.sections:
+            first["Leaked documents, all passes"] = report.sections.pop("Leaked documents, all passes")
+        report.sections = {**first, **report.sections}
         write_report(report, stage)
         _publish(stage, out)
     finally:
@@ -131,17 +137,17 @@ def _verdict(report: Report) -> str:
     """The few sentences a person reads first."""
     lines = []
     exact = report.summary["exact"]["splits"]
-    for name, c in exact.items():
-        if name == "train":
-            continue
-        parts = [f"**{c['leaked_docs']} of {c['docs']}** {name} documents ({c['leaked_doc_fraction']:.1%}, "
-                 f"{c['leaked_byte_fraction']:.1%} of its bytes) are exact copies of train documents after "
-                 f"normalization"]
-        for p in ("near", "containment"):
-            by = (report.summary.get(p) or {}).get("leaked_by_split") or {}
-            if name in by:
-                parts.append(f"{by[name]} more are found by the {p} pass")
-        lines.append("- " + "; ".join(parts) + ".")
+    leaks = report.summary["leaks"]["by_split"]
+    for name, c in leaks.items():
+        e = exact[name]
+        s = (f"- **{c['leaked_docs']} of {c['docs']}** {name} documents ({c['leaked_doc_fraction']:.1%}) also occur "
+             f"in train: {c['exact']} exact copies after normalization ({e['leaked_byte_fraction']:.1%} of the "
+             f"split's bytes)")
+        if "near" in report.summary:
+            s += f", {c['near_not_exact']} near copies"
+        if "containment" in report.summary:
+            s += f", {c['containment_only']} contained in longer train documents"
+        lines.append(s + ".")
     t = exact.get("train")
     if t:
         lines.append(f"- train has {t['dup_docs']} exact duplicate documents ({t['dup_doc_fraction']:.1%}) in "
@@ -154,12 +160,3 @@ def _verdict(report: Report) -> str:
     else:
         lines.append("\nNo leaks found by the passes that ran.")
     return "\n".join(lines)
-
-
-def _leaked_docs(report: Report) -> int:
-    """Distinct-ish count of leak findings across passes (a document found by two passes counts in each)."""
-    total = 0
-    for name in ("exact", "near", "containment"):
-        s = report.summary.get(name) or {}
-        total += int(s.get("leaked_docs", 0) or 0)
-    return total

@@ -50,10 +50,10 @@ def test_fail_on_duplicate_level(corpus, tmp_path, capsys):
     # test.arrow vs evalset: no leaks and no duplicates -> 0 even at the strictest level
     assert _split(capsys, "--train", corpus / "test.arrow", "--val", corpus / "evalset.jsonl",
                   "--fail-on", "duplicate", "--out", tmp_path / "a")[0] == 0
-    # train vs evalset: no leaks, but train has duplicates
-    assert _split(capsys, "--train", corpus / "train.jsonl", "--val", corpus / "evalset.jsonl",
+    # train vs evalset without the containment pass: no leaks, but train has duplicates
+    assert _split(capsys, "--train", corpus / "train.jsonl", "--val", corpus / "evalset.jsonl", "--no-containment",
                   "--fail-on", "duplicate", "--out", tmp_path / "b")[0] == 1
-    assert _split(capsys, "--train", corpus / "train.jsonl", "--val", corpus / "evalset.jsonl",
+    assert _split(capsys, "--train", corpus / "train.jsonl", "--val", corpus / "evalset.jsonl", "--no-containment",
                   "--out", tmp_path / "c")[0] == 0
 
 
@@ -102,6 +102,7 @@ def test_rerun_replaces_report(corpus, tmp_path, capsys):
         _split(capsys, "--train", corpus / "train.jsonl", "--val", corpus / val, "--out", tmp_path / "r")
     doc = json.loads((tmp_path / "r" / "report.json").read_text())
     assert doc["summary"]["exact"]["splits"]["val"]["leaked_docs"] == 0
+    assert doc["summary"]["leaks"]["by_split"]["val"]["docs"] == 12
 
 
 def test_console_entry_points(corpus, tmp_path):
@@ -109,3 +110,41 @@ def test_console_entry_points(corpus, tmp_path):
                         "--val", str(corpus / "val.jsonl"), "--out", str(tmp_path / "r")],
                        capture_output=True, text=True)
     assert r.returncode == 1 and "7 exact leaks" in r.stdout and r.stderr == ""
+
+
+def test_all_passes_find_exactly_the_planted_leaks(corpus, tmp_path, capsys, expected):
+    """exact + near + containment in one report: every planted leak, and nothing else."""
+    import pyarrow.parquet as pq
+
+    code, out, _ = _split(capsys, "--train", corpus / "train.jsonl", "--val", corpus / "val.jsonl",
+                          "--test", corpus / "test.arrow", "--eval", corpus / "evalset.jsonl",
+                          "--id-column", "id", "--format", "json", "--out", tmp_path / "r")
+    assert code == 1
+    doc = json.loads(out)
+    leaks = {r["doc_id"]: r for r in pq.read_table(tmp_path / "r" / "leaks.parquet").to_pylist()}
+    contained = {f"{corpus / 'evalset.jsonl'}:{k.split(':')[1]}": v for k, v in expected["contained"].items()}
+    want = {**expected["exact_leaks"], **expected["near_leaks"], **contained}
+    assert set(leaks) == set(want)
+    for doc_id, train_ids in want.items():
+        assert train_ids[0] in leaks[doc_id]["train_doc_ids"]
+    for doc_id in expected["exact_leaks"]:
+        assert leaks[doc_id]["exact"]
+    for doc_id in expected["near_leaks"]:
+        assert not leaks[doc_id]["exact"] and leaks[doc_id]["near_jaccard"] >= 0.8
+    for doc_id in contained:
+        assert leaks[doc_id]["passes"] == ["containment"] and leaks[doc_id]["containment"] >= 0.5
+    by = doc["summary"]["leaks"]["by_split"]
+    assert by["val"] == {"docs": 71, "leaked_docs": 10, "leaked_doc_fraction": 10 / 71, "exact": 7,
+                         "near_not_exact": 3, "containment_only": 0}
+    assert by["evalset"]["containment_only"] == 4 and doc["summary"]["leaked_docs"] == 15
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert md.index("## Verdict") < md.index("## Leaked documents, all passes") < md.index("## Exact duplicates")
+    assert "P(candidate)" in md or "detection" in md.lower()
+
+
+def test_passes_can_be_switched_off(corpus, tmp_path, capsys):
+    code, out, _ = _split(capsys, "--train", corpus / "train.jsonl", "--val", corpus / "val.jsonl",
+                          "--no-near", "--no-containment", "--format", "json", "--out", tmp_path / "r")
+    doc = json.loads(out)
+    assert "near" not in doc["summary"] and "containment" not in doc["summary"]
+    assert doc["summary"]["leaks"]["by_split"]["val"]["leaked_docs"] == 7

@@ -66,15 +66,8 @@ def exit_code(report, fail_on) -> int:
         return 0
     leaked = report.summary.get("leaked_docs", 0)
     if isinstance(fail_on, float):
-        splits = report.summary["exact"]["splits"]
-        fracs = [0.0]
-        for name, docs in report.summary["documents"].items():
-            if name == "train" or not docs:
-                continue
-            n = sum(int((report.summary.get(p) or {}).get("leaked_by_split", {}).get(name, 0))
-                    for p in ("near", "containment")) + splits[name]["leaked_docs"]
-            fracs.append(n / docs)
-        return int(max(fracs) >= fail_on and max(fracs) > 0)
+        fracs = [c["leaked_doc_fraction"] for c in report.summary["leaks"]["by_split"].values()]
+        return int(bool(fracs) and max(fracs) >= fail_on and max(fracs) > 0)
     if leaked:
         return 1
     if fail_on == "duplicate" and report.summary["exact"]["duplicate_groups"]:
@@ -114,9 +107,10 @@ def run(args: argparse.Namespace) -> int:
         if name != "train":
             s += f", {c['leaked_docs']} exact leaks from train ({c['leaked_doc_fraction']:.2%})"
         lines.append(s)
-    for p in ("near", "containment"):
-        if p in report.summary:
-            lines.append(f"{p}: {report.summary[p].get('leaked_docs', 0)} leaked documents")
+    for name, c in report.summary["leaks"]["by_split"].items():
+        lines.append(f"{name}: {c['leaked_docs']} of {c['docs']} documents leaked from train by any pass "
+                     f"({c['leaked_doc_fraction']:.2%}: {c['exact']} exact, {c.get('near_not_exact', 0)} near, "
+                     f"{c.get('containment_only', 0)} contained)")
     if report.bad_records["count"]:
         lines.append(f"bad records skipped: {report.bad_records['count']} (located in report.json)")
     lines.append(f"report: {args.out}/report.md")
