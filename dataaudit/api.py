@@ -35,6 +35,16 @@ class ReadConfig:
     on_bad_record: str = "fail"         # fail | skip (skipped records are counted and located)
 
 
+def _default(module: str):
+    if module == "near":
+        from .passes.near import NearConfig
+
+        return NearConfig()
+    from .passes.overlap import ContainmentConfig
+
+    return ContainmentConfig()
+
+
 @dataclass(frozen=True, kw_only=True)
 class SplitConfig:
     """Settings of a split audit, recorded in its report."""
@@ -42,10 +52,14 @@ class SplitConfig:
     read: ReadConfig = field(default_factory=ReadConfig)
     normalize: NormalizeConfig = DEFAULT_NORMALIZE
     exact: ExactConfig = field(default_factory=ExactConfig)
-    near: Any = None                    # passes.near.NearConfig, or None to skip the MinHash pass
-    containment: Any = None             # passes.overlap.ContainmentConfig, or None to skip containment
+    near: Any = field(default_factory=lambda: _default("near"))          # NearConfig; None skips the MinHash pass
+    containment: Any = field(default_factory=lambda: _default("overlap"))  # ContainmentConfig; None skips it
     top: int = 20                       # findings listed in report.json / report.md (tables hold all)
     fail_on: str = "leak"               # the CLI's exit-1 level, recorded so a report says how it was judged
+    model: Any = None                   # reference model for val perplexity with/without leaks: a local HF causal
+                                        # LM or byte-LM directory, a loaded ReferenceModel, "default" (fit the
+                                        # embedded byte LM on a sample of train), or None (no scoring)
+    device: str = "auto"                # where the reference model runs: auto | cpu | cuda | mps
 
 
 def _staging(out: Path) -> Path:
@@ -122,15 +136,38 @@ def audit_split(train: Any, val: Any = None, test: Any = None, *, evals: Sequenc
         with phase(report, "merge leaks"):
             merge_leaks(stage, report.files, report.summary["documents"], top=config.top).apply_to(report)
         report.summary["leaked_docs"] = report.summary["leaks"]["leaked_docs"]
+        if config.model is not None:
+            with phase(report, "perplexity"):
+                _perplexity(sources, config, stage).apply_to(report)
         first = {"Verdict": _verdict(report)}
-        if "Leaked documents, all passes" in report.sections:
-            first["Leaked documents, all passes"] = report.sections.pop("Leaked documents, all passes")
+        for title in ("Leaked documents, all passes", "Validation perplexity with and without the leaked documents"):
+            if title in report.sections:
+                first[title] = report.sections.pop(title)
         report.sections = {**first, **report.sections}
         write_report(report, stage)
         _publish(stage, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return report
+
+
+def _perplexity(sources: dict[str, DocSource], config: SplitConfig, stage: Path):
+    """Score the non-train splits with the reference model; perplexity with and without leaked documents."""
+    from .passes.explain import explain_perplexity
+    from .passes.score import run_score
+
+    model = config.model
+    if isinstance(model, str) and model == "default":
+        from .model.bytelm import fit_default_model
+
+        model = fit_default_model(sources["train"](), device=config.device)
+    small = [s for k, s in sources.items() if k != "train"]
+    run = run_score((b for s in small for b in s()), model=model, device=config.device, out_dir=stage)
+    res = explain_perplexity(run.table, stage / "leaks.parquet", run.meta["model"])
+    res.files["scores"] = "scores.parquet"
+    res.config = {"model": run.meta["model"], "settings": run.meta["settings"]}
+    res.summary["notes"] = run.notes
+    return res
 
 
 def _verdict(report: Report) -> str:
@@ -148,6 +185,12 @@ def _verdict(report: Report) -> str:
         if "containment" in report.summary:
             s += f", {c['containment_only']} contained in longer train documents"
         lines.append(s + ".")
+    ppl = (report.summary.get("perplexity") or {}).get("by_split") or {}
+    for name, r in ppl.items():
+        rise = r.get("ppl_rise_without_leaked")
+        if r["leaked_only"]["docs"] and rise is not None:
+            lines.append(f"- {name} perplexity is {r['all']['ppl']:.4g} with the leaked documents and "
+                         f"{r['without_leaked']['ppl']:.4g} without them ({rise:+.1%}).")
     t = exact.get("train")
     if t:
         lines.append(f"- train has {t['dup_docs']} exact duplicate documents ({t['dup_doc_fraction']:.1%}) in "

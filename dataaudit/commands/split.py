@@ -36,14 +36,17 @@ def register(sub) -> None:
                         "default), 'duplicate' (also duplicates within a split), 'never', or a number: the "
                         "leaked-document fraction of any split at or above it (e.g. 0.01)")
     p.add_argument("--top", type=int, default=20, help="findings listed in the report (tables hold all)")
-    try:
-        from ..passes.near import add_near_args
-        from ..passes.overlap import add_containment_args
-    except ImportError:
-        pass
-    else:
-        add_near_args(p)
-        add_containment_args(p)
+    p.add_argument("--model", metavar="M",
+                   help="reference model for val/test perplexity with and without the leaked documents: a local "
+                        "Hugging Face causal LM directory (or cached name), a byte-LM directory, or 'default' "
+                        "to fit the embedded byte-level model on a sample of train (default: no scoring)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                   help="where the reference model runs")
+    from ..passes.near import add_near_args
+    from ..passes.overlap import add_containment_args
+
+    add_near_args(p)
+    add_containment_args(p)
     add_output_args(p)
     p.set_defaults(func=run)
 
@@ -81,19 +84,18 @@ def run(args: argparse.Namespace) -> int:
     from ._common import emit, progress_bars
 
     fail_on = _fail_threshold(args.fail_on)
-    near = cont = None
-    if hasattr(args, "num_perm"):
-        from ..passes.near import near_config_from_args
-        from ..passes.overlap import containment_config_from_args
+    from ..passes.near import near_config_from_args
+    from ..passes.overlap import containment_config_from_args
 
-        near = near_config_from_args(args)
-        cont = containment_config_from_args(args)
+    near = near_config_from_args(args)
+    cont = containment_config_from_args(args)
     cfg = SplitConfig(
         read=ReadConfig(fmt=args.fmt, text_column=args.text_column, id_column=args.id_column,
                         eval_field=args.eval_field, batch_size=args.batch_size, on_bad_record=args.on_bad_record),
         normalize=NormalizeConfig(lower=not args.keep_case, punctuation=not args.keep_punctuation,
                                   digits=args.fold_digits),
-        near=near, containment=cont, top=args.top, fail_on=args.fail_on)
+        near=near, containment=cont, top=args.top, fail_on=args.fail_on,
+        model=args.model, device=args.device)
     cb, close = progress_bars(args.quiet)
     try:
         report = audit_split(args.train, args.val, args.test, evals=args.eval, out_dir=args.out, config=cfg,
@@ -111,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"{name}: {c['leaked_docs']} of {c['docs']} documents leaked from train by any pass "
                      f"({c['leaked_doc_fraction']:.2%}: {c['exact']} exact, {c.get('near_not_exact', 0)} near, "
                      f"{c.get('containment_only', 0)} contained)")
+    for name, r in (report.summary.get("perplexity") or {}).get("by_split", {}).items():
+        a, c = r["all"]["ppl"], r["without_leaked"]["ppl"]
+        if a and c:
+            lines.append(f"{name}: perplexity {a:.4g} with leaked documents, {c:.4g} without")
     if report.bad_records["count"]:
         lines.append(f"bad records skipped: {report.bad_records['count']} (located in report.json)")
     lines.append(f"report: {args.out}/report.md")

@@ -1,0 +1,68 @@
+"""Explain a low validation perplexity: per split, perplexity with and without the leaked documents.
+
+Token-weighted throughout (corpus perplexity = exp(sum nll / sum tokens)), and in bits per byte, which does
+not depend on the tokenizer. Leaked documents are those of ``leaks.parquet`` (any pass).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..records import PassResult
+
+LN2 = math.log(2)
+
+
+def _agg(t: pa.Table) -> dict[str, Any]:
+    tok = int(pc.sum(t["n_tokens"]).as_py() or 0)
+    byt = int(pc.sum(t["n_bytes"]).as_py() or 0)
+    nll = float(pc.sum(t["nll_sum"]).as_py() or 0.0)
+    return {"docs": t.num_rows, "tokens": tok, "bytes": byt, "nll_sum": nll,
+            "ppl": math.exp(nll / tok) if tok else None, "bits_per_byte": nll / (byt * LN2) if byt else None}
+
+
+def explain_perplexity(scores: pa.Table, leaks_path: Path, model: dict[str, Any]) -> PassResult:
+    """Split ``scores`` (doc_id, split, n_tokens, n_bytes, nll_sum) into leaked and clean documents."""
+    leaks = pq.read_table(leaks_path, columns=["doc_id", "split"])
+    leaked_keys = set(zip(leaks["split"].to_pylist(), leaks["doc_id"].to_pylist()))
+    is_leaked = pa.array([(s, d) in leaked_keys for s, d in zip(scores["split"].to_pylist(),
+                                                                  scores["doc_id"].to_pylist())], pa.bool_())
+    by_split: dict[str, Any] = {}
+    for split in sorted(set(scores["split"].to_pylist())):
+        mask = pc.equal(scores["split"], split)
+        t = scores.filter(mask)
+        lk = is_leaked.filter(mask)
+        all_, clean, leaked = _agg(t), _agg(t.filter(pc.invert(lk))), _agg(t.filter(lk))
+        row = {"all": all_, "without_leaked": clean, "leaked_only": leaked}
+        if all_["ppl"] and clean["ppl"]:
+            row["ppl_rise_without_leaked"] = clean["ppl"] / all_["ppl"] - 1
+        by_split[split] = row
+    lines = [f"Reference model `{model.get('name', '?')}` ({model.get('kind', '?')}, tokenizer "
+             f"`{model.get('tokenizer', '?')}`); token-weighted perplexity and bits per byte.", "",
+             "| split | docs | perplexity | without leaked | leaked only | bits/byte | without leaked | leaked only |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def f(x):
+        return "n/a" if x is None else f"{x:.4g}"
+
+    for split, r in by_split.items():
+        a, c, lk = r["all"], r["without_leaked"], r["leaked_only"]
+        lines.append(f"| {split} | {a['docs']} ({lk['docs']} leaked) | {f(a['ppl'])} | {f(c['ppl'])} | "
+                     f"{f(lk['ppl'])} | {f(a['bits_per_byte'])} | {f(c['bits_per_byte'])} | "
+                     f"{f(lk['bits_per_byte'])} |")
+    notes = []
+    for split, r in by_split.items():
+        rise = r.get("ppl_rise_without_leaked")
+        if r["leaked_only"]["docs"] and rise is not None:
+            notes.append(f"- {split}: without its {r['leaked_only']['docs']} leaked documents, perplexity is "
+                         f"{rise:+.1%} ({f(r['all']['ppl'])} -> {f(r['without_leaked']['ppl'])}).")
+    if notes:
+        lines += [""] + notes
+    return PassResult(name="perplexity", summary={"by_split": by_split, "model": model},
+                      sections={"Validation perplexity with and without the leaked documents": "\n".join(lines)})
