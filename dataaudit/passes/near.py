@@ -217,6 +217,9 @@ class _Runner:
             return
         window: deque = deque()
         for it in items:
+            if isinstance(it, pa.Array):
+                # a slice pickles with its parent's whole buffers: copy it out before it goes to a worker
+                it = pa.concat_arrays([it])
             window.append(self.pool.apply_async(fn, (it,)))
             if len(window) >= 2 * self.n:
                 yield window.popleft().get()
