@@ -103,8 +103,8 @@ class Report:
 class PassResult:
     """What one pass (exact, near, containment, score...) contributes to a report.
 
-    Results merge with ``+`` (as datatrove's stats do) so that a command can ``sum()`` its passes into
-    one report: summaries and findings are keyed by pass name, files/sections/warnings concatenate.
+    ``apply_to`` merges it into a Report: summaries, findings and config are keyed by the pass's name,
+    files/sections/warnings accumulate, so a command runs its passes in turn into one report.
     """
 
     name: str
