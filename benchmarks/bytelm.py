@@ -115,6 +115,9 @@ def main() -> int:
         st = score(docs, model=model, use_cache=False)
     bpb = st["bits_per_byte"].to_pylist()
     wb = st["worst_bpb"].to_pylist()
+    # model bits/byte over zlib bits/byte: how much better than a generic compressor the model does
+    # (the idea of Carlini et al. 2021's zlib score, per byte so that length cancels)
+    zr = [b / (8 * z / n) for b, z, n in zip(bpb, st["zlib_bytes"].to_pylist(), st["n_bytes"].to_pylist())]
     nn = len(normal)
     med = sorted(bpb[:nn])[nn // 2]
     dev = [abs(math.log(b / med)) for b in bpb]
@@ -128,7 +131,8 @@ def main() -> int:
           f"({agg['tokens'] / score_s:,.0f} bytes/s)")
     print(f"junk vs normal ({nn} normal test paragraphs >= 200 chars; {args.per_kind} junk per kind); "
           f"median normal bits/byte {med:.3f}")
-    print(f"{'kind':<16} {'mean bpb':>9} {'AUROC bpb':>10} {'AUROC worst':>12} {'AUROC |log bpb/median|':>23}")
+    print(f"{'kind':<16} {'mean bpb':>9} {'AUROC bpb':>10} {'AUROC worst':>12} {'AUROC |log bpb/median|':>23} "
+          f"{'AUROC bpb/zlib-bpb':>19}")
     pos = nn
     allj_dev = []
     for k, ds in junk.items():
@@ -136,9 +140,9 @@ def main() -> int:
         pos += len(ds)
         allj_dev += dev[sl]
         print(f"{k:<16} {sum(bpb[sl]) / len(ds):>9.3f} {auroc(bpb[sl], bpb[:nn]):>10.4f} "
-              f"{auroc(wb[sl], wb[:nn]):>12.4f} {auroc(dev[sl], dev[:nn]):>23.4f}")
+              f"{auroc(wb[sl], wb[:nn]):>12.4f} {auroc(dev[sl], dev[:nn]):>23.4f} {auroc(zr[sl], zr[:nn]):>19.4f}")
     print(f"{'all junk':<16} {'':>9} {auroc(bpb[nn:], bpb[:nn]):>10.4f} {auroc(wb[nn:], wb[:nn]):>12.4f} "
-          f"{auroc(allj_dev, dev[:nn]):>23.4f}")
+          f"{auroc(allj_dev, dev[:nn]):>23.4f} {auroc(zr[nn:], zr[:nn]):>19.4f}")
     return 0
 
 

@@ -448,6 +448,8 @@ def _resolve_model(data, model, fit_on, *, device, cache_dir, fit_config, progre
                    on_bad_record, notes: list[str]):
     from ..model import ReferenceModel, load_model
 
+    if model is not None and fit_on is not None:
+        notes.append("--fit-on was ignored: a model was given, so nothing is fitted.")
     if isinstance(model, ReferenceModel):
         return model
     if model is not None:
