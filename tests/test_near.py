@@ -208,3 +208,9 @@ def test_bucket_cap_in_cross_mode_pairs_across_splits_only(tmp_path):
     assert t.num_rows == 10 and set(t["doc_id"].to_pylist()) == {"val:0"}
     # the identical documents share every band: 40 pairs skipped in each of the bands (counted per band)
     assert res.summary["buckets"]["pairs_skipped_by_cap"] == 40 * res.summary["bands"]
+
+
+def test_empty_and_all_empty_splits(tmp_path):
+    res = run_near({"train": source([], "train"), "val": source(["", "  "], "val")}, NearConfig(), tmp_path)
+    assert res.summary["candidates"] == 0 and res.summary["documents_without_shingles"] == 2
+    assert pq.read_table(tmp_path / "near_pairs.parquet").num_rows == 0

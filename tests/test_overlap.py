@@ -108,3 +108,11 @@ def test_cli_flags():
     cfg = containment_config_from_args(p.parse_args(["--containment-ngram", "8", "--containment-threshold", "0.3"]))
     assert (cfg.ngram, cfg.threshold) == (8, 0.3)
     assert containment_config_from_args(p.parse_args(["--no-containment"])) is None
+
+
+def test_empty_sides(tmp_path):
+    res = run_containment({"val": source([], "val")}, source(["a b c"], "train"), ContainmentConfig(), tmp_path)
+    assert res.summary["leaked_docs"] == 0
+    res = run_containment({"val": source(["a b c"], "val")}, source([], "train"), ContainmentConfig(ngram=2),
+                          tmp_path / "b")
+    assert res.summary["docs_with_matches"] == 0
