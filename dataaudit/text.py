@@ -1,6 +1,7 @@
 """Text normalization and shingling: pure functions shared by every pass.
 
-One normalization, defined once over Arrow arrays (``normalize_array``) so that the exact pass, the MinHash
+One normalization, defined once (``reference_normalize_array``, Arrow kernels) and computed fast by
+``normalize_array`` / ``normalized_blob`` (a C pass over a per-code-point table), so that the exact pass, the MinHash
 pass and the containment pass all see the same text. ``normalize`` is the same function on one string.
 
 Steps, in order (each can be switched off in ``NormalizeConfig``):
@@ -66,8 +67,12 @@ class NormalizeConfig:
 DEFAULT_NORMALIZE = NormalizeConfig()
 
 
-def normalize_array(texts: pa.Array | pa.ChunkedArray, config: NormalizeConfig = DEFAULT_NORMALIZE) -> pa.Array:
-    """Normalize an Arrow string array (vectorized, releases the GIL). Nulls stay null."""
+def reference_normalize_array(texts: pa.Array | pa.ChunkedArray,
+                              config: NormalizeConfig = DEFAULT_NORMALIZE) -> pa.Array:
+    """The definition of the normalization, in Arrow compute kernels (slow: regexes). Nulls stay null.
+
+    ``normalize_array`` gives the same result fast; tests check the two agree.
+    """
     out = texts
     if config.nfkc:
         out = pc.utf8_normalize(out, form="NFKC")
@@ -124,7 +129,7 @@ def _codepoint_table(config: NormalizeConfig):
     cps = [c for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
     chars = pa.array([chr(c) for c in cps], pa.string())
     per_char = dataclasses.replace(config, whitespace=False)
-    mapped = normalize_array(chars, per_char)
+    mapped = reference_normalize_array(chars, per_char)
     if config.whitespace:
         mapped = pc.replace_substring_regex(mapped, _SPACE_RE, " ")
     map_off = np.zeros(0x10000, np.int32)
@@ -207,7 +212,8 @@ def normalized_blob(texts: pa.Array | pa.ChunkedArray,
     if n == 0:
         return b"", [0], {}
     if _fast is None:
-        out = [b"" if v is None else v.encode("utf-8") for v in normalize_array(texts, config).to_pylist()]
+        out = [b"" if v is None else v.encode("utf-8")
+               for v in reference_normalize_array(texts, config).to_pylist()]
         offsets = [0]
         for x in out:
             offsets.append(offsets[-1] + len(x))
@@ -225,7 +231,7 @@ def normalized_blob(texts: pa.Array | pa.ChunkedArray,
     overrides: dict[int, bytes] = {}
     slow_idx = np.flatnonzero(np.frombuffer(unsafe, np.uint8))
     if len(slow_idx):
-        slow = normalize_array(pc.take(texts, pa.array(slow_idx)), config)
+        slow = reference_normalize_array(pc.take(texts, pa.array(slow_idx)), config)
         for i, v in zip(slow_idx.tolist(), slow.to_pylist()):
             overrides[i] = v.encode("utf-8") if v is not None else b""
     if texts.null_count:
@@ -242,6 +248,29 @@ def normalized_bytes(texts: pa.Array | pa.ChunkedArray,
     for i, v in overrides.items():
         out[i] = v
     return out
+
+
+def normalize_array(texts: pa.Array | pa.ChunkedArray, config: NormalizeConfig = DEFAULT_NORMALIZE) -> pa.Array:
+    """Normalize an Arrow string array; returns a large_string array (nulls stay null).
+
+    The same result as ``reference_normalize_array``, computed by the fast path of ``normalized_blob``
+    (the normalized text is wrapped as an Arrow array without a copy).
+    """
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    blob, offsets, overrides = normalized_blob(texts, config)
+    n = len(texts)
+    if not overrides and not texts.null_count:
+        import numpy as np
+
+        return pa.LargeStringArray.from_buffers(n, pa.py_buffer(np.asarray(offsets, np.int64).tobytes()),
+                                                pa.py_buffer(blob))
+    out = [blob[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+    for i, v in overrides.items():
+        out[i] = v
+    valid = pc.is_valid(texts).to_pylist() if texts.null_count else None
+    return pa.array([x.decode("utf-8") if valid is None or valid[i] else None for i, x in enumerate(out)],
+                    pa.large_string())
 
 
 def normalize(text: str, config: NormalizeConfig = DEFAULT_NORMALIZE) -> str:

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dataaudit.errors import ConfigError
-from dataaudit.text import NormalizeConfig, normalize, normalize_array, normalized_bytes
+from dataaudit.text import NormalizeConfig, normalize, normalize_array, normalized_bytes, reference_normalize_array
 
 
 @pytest.mark.parametrize("raw, want", [
@@ -55,8 +55,9 @@ def test_idempotent(t):
 @given(st.lists(st.one_of(texts, ascii_texts, tricky), max_size=12), configs)
 def test_fast_path_equals_reference(items, cfg):
     arr = pa.array(items, pa.large_string())
-    ref = [s.encode() for s in normalize_array(arr, cfg).to_pylist()]
+    ref = [s.encode() for s in reference_normalize_array(arr, cfg).to_pylist()]
     assert normalized_bytes(arr, cfg) == ref
+    assert normalize_array(arr, cfg).to_pylist() == reference_normalize_array(arr, cfg).to_pylist()
 
 
 @settings(max_examples=100, deadline=None)
@@ -74,7 +75,7 @@ def test_stable_under_batch_size(items, size):
 def test_fast_path_hand_cases(raw):
     for cfg in (NormalizeConfig(), NormalizeConfig(whitespace=False), NormalizeConfig(lower=False, digits=True)):
         arr = pa.array([raw, "plain " + raw + " text"], pa.large_string())
-        assert normalized_bytes(arr, cfg) == [s.encode() for s in normalize_array(arr, cfg).to_pylist()]
+        assert normalized_bytes(arr, cfg) == [s.encode() for s in reference_normalize_array(arr, cfg).to_pylist()]
 
 
 def test_nulls_and_sliced_arrays():
@@ -90,3 +91,10 @@ def test_accelerator_is_built_and_fallback_agrees(monkeypatch):
     fast = normalized_bytes(arr)
     monkeypatch.setattr(T, "_fast", None)
     assert normalized_bytes(arr) == fast == [b"\xc3\xbcn\xc3\xafcode fine", b"ascii text", b"\xc3\xa9", b""]
+
+
+def test_normalize_array_keeps_nulls_and_type():
+    arr = pa.array(["A,b", None, "e\u0301  X"], pa.string())
+    out = normalize_array(arr)
+    assert out.type == pa.large_string()
+    assert out.to_pylist() == reference_normalize_array(arr).to_pylist() == ["a b", None, "é x"]
