@@ -311,3 +311,17 @@ def test_cuda_matches_cpu(gpt2_dir):
     for c, g, b in zip(cpu, fp32, bf16):
         assert g["nll_sum"] == pytest.approx(c["nll_sum"], rel=1e-3, abs=1e-4)
         assert b["nll_sum"] == pytest.approx(c["nll_sum"], rel=5e-2, abs=1e-2)
+
+
+def test_dropping_the_padding_mask_changes_nothing(gpt2):
+    """The HF backend skips the attention mask when a probe shows right padding cannot reach real tokens;
+    scoring with the mask forced on gives the same numbers."""
+    assert gpt2._mask is False
+    fast = score_texts(gpt2, DOCS)
+    gpt2._mask = True
+    try:
+        masked = score_texts(gpt2, DOCS)
+    finally:
+        gpt2._mask = False
+    for a, b in zip(fast, masked):
+        assert a["nll_sum"] == pytest.approx(b["nll_sum"], rel=1e-5, abs=1e-6)

@@ -82,6 +82,7 @@ class HFModel(ReferenceModel):
         self.fingerprint = _hash_model(model, self.tokenizer_id)
         self.model.to(self.device)
         self._split = self._check_split()
+        self._mask = self._check_mask_needed()
 
     # -- the two halves --------------------------------------------------------------------------------
     def _check_split(self) -> bool:
@@ -99,10 +100,26 @@ class HFModel(ReferenceModel):
             part = head(h).float()
         return bool(torch.allclose(full, part, rtol=1e-4, atol=1e-4))
 
+    def _check_mask_needed(self) -> bool:
+        """False when right padding cannot change a real position without the mask (causal attention, the
+        usual case), so the model can take its faster is_causal attention path; checked on a probe batch."""
+        import torch
+
+        ids = torch.arange(1, 17, device=self.device).remainder(self.vocab_size).view(2, 8)
+        mask = torch.ones_like(ids)
+        mask[1, 5:] = 0
+        with torch.inference_mode():
+            with_mask = self.model(input_ids=ids, attention_mask=mask).logits.float()
+            without = self.model(input_ids=ids).logits.float()
+        same = torch.allclose(with_mask[0], without[0], rtol=1e-4, atol=1e-4) and \
+            torch.allclose(with_mask[1, :5], without[1, :5], rtol=1e-4, atol=1e-4)
+        return not same
+
     def hidden(self, input_ids, attention_mask):
+        mask = attention_mask if self._mask else None   # right padding + causal: pads never reach real tokens
         if self._split:
-            return self.model.base_model(input_ids=input_ids, attention_mask=attention_mask)[0]
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+            return self.model.base_model(input_ids=input_ids, attention_mask=mask)[0]
+        return self.model(input_ids=input_ids, attention_mask=mask).logits
 
     def project(self, hidden):
         if self._split:
