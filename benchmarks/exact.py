@@ -6,8 +6,9 @@ Generates (once, cached) a Parquet corpus of at least --gb GB on disk: documents
 lengths (log-normal, median ~2 KB) built from WikiText-2's vocabulary when ../shared/corpora is present,
 else from generated words, each made unique by its number, plus 1% planted exact duplicates. Then, each in
 its own process so peak memory is its own:
-  raw   pyarrow.parquet.ParquetFile(pre_buffer=False).iter_batches over the text column (the read rate
-        to compare with; pre_buffer=False is both faster and bounded in memory here, as dataaudit reads);
+  raw   pyarrow.parquet.ParquetFile(pre_buffer=False).iter_batches over the file (its columns: id, text),
+        the read rate to compare with (pre_buffer=False is both faster and bounded in memory here, and is how
+        dataaudit reads);
   exact dataaudit's exact pass on the same file (read -> normalize -> xxh3-128 -> on-disk grouping).
 Prints MB/s of text for both, their ratio (target >= 0.60), and each process's peak RSS (target < 1 GB).
 """
@@ -77,8 +78,8 @@ def child_raw(path: str) -> dict:
 
     t0 = time.perf_counter()
     nbytes = docs = 0
-    for b in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=4096, columns=["text"]):
-        nbytes += pc.sum(pc.binary_length(b.column(0))).as_py()
+    for b in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=4096):  # the whole file: id + text
+        nbytes += pc.sum(pc.binary_length(b.column("text"))).as_py()
         docs += b.num_rows
     return {"seconds": time.perf_counter() - t0, "text_bytes": nbytes, "docs": docs}
 
