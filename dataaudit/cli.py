@@ -39,6 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def add_input_args(p: argparse.ArgumentParser, *, what: str) -> None:
+    """How documents are read: options every data-reading command shares."""
+    from .io.readers import FORMATS
+
+    p.add_argument("--input-format", dest="fmt", choices=FORMATS,
+                   help=f"format of {what} (default: detected from the path)")
+    p.add_argument("--text-column", metavar="NAME", help="text column (default: text, content, ...)")
+    p.add_argument("--id-column", metavar="NAME", help="id column (default: <source>:<row>)")
+    p.add_argument("--on-bad-record", choices=("fail", "skip"), default="fail",
+                   help="stop at an invalid record (fail) or count, locate and skip it (skip)")
+
+
 def add_output_args(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
     """Options every report-writing command shares."""
     p.add_argument("--out", required=out_required, metavar="DIR",

@@ -8,7 +8,7 @@ import time
 
 
 def register(sub) -> None:
-    from ..cli import add_output_args
+    from ..cli import add_input_args, add_output_args
 
     p = sub.add_parser("score", help="score every document with a reference model (perplexity, bits/byte)",
                        description="Per-document reference-model scores (nll_sum, n_tokens, n_bytes, perplexity, "
@@ -36,12 +36,7 @@ def register(sub) -> None:
                                                       "~/.cache/dataaudit)")
     p.add_argument("--no-cache", action="store_true", help="score everything again and cache nothing")
     p.add_argument("--split", default="data", help="split label recorded for DATA (default: data)")
-    p.add_argument("--input-format", dest="fmt", choices=("jsonl", "parquet", "arrow", "csv", "tsv", "txt", "hf"),
-                   help="format of DATA (default: detected from the path)")
-    p.add_argument("--text-column", metavar="NAME", help="text column (default: text, content, ...)")
-    p.add_argument("--id-column", metavar="NAME", help="id column (default: <source>:<row>)")
-    p.add_argument("--on-bad-record", choices=("fail", "skip"), default="fail",
-                   help="stop at an invalid record (fail) or count, locate and skip it (skip)")
+    add_input_args(p, what="DATA")
     add_output_args(p)
     p.set_defaults(func=run)
 

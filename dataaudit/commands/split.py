@@ -10,7 +10,7 @@ FAIL_LEVELS = ("duplicate", "leak", "never")
 
 
 def register(sub) -> None:
-    from ..cli import add_output_args
+    from ..cli import add_input_args, add_output_args
 
     p = sub.add_parser("split", help="find val/test/eval documents that also occur in train",
                        description="Exact (and, where enabled, near-duplicate and containment) leakage between "
@@ -21,12 +21,7 @@ def register(sub) -> None:
     p.add_argument("--eval", nargs="+", default=[], metavar="FILE",
                    help="evaluation sets (JSONL etc.), each checked against train under its file name")
     p.add_argument("--eval-field", metavar="NAME", help="text field of the --eval files (default: auto-detect)")
-    p.add_argument("--input-format", dest="fmt", choices=("jsonl", "parquet", "arrow", "csv", "tsv", "txt", "hf"),
-                   help="format of --train/--val/--test (default: detected from each path)")
-    p.add_argument("--text-column", metavar="NAME", help="text column (default: text, content, ...)")
-    p.add_argument("--id-column", metavar="NAME", help="id column (default: <source>:<row>)")
-    p.add_argument("--on-bad-record", choices=("fail", "skip"), default="fail",
-                   help="stop at an invalid record (fail) or count, locate and skip it (skip)")
+    add_input_args(p, what="--train/--val/--test")
     p.add_argument("--batch-size", type=int, default=4096, help="documents per batch (bounds memory)")
     p.add_argument("--fold-digits", action="store_true", help="normalize every digit to 0 before comparing")
     p.add_argument("--keep-case", action="store_true", help="do not lower-case before comparing")
