@@ -152,3 +152,46 @@ def test_encode_offsets_are_per_character():
     assert enc.ids.tolist() == [97, 0xC3, 0xA9, 98]
     assert enc.starts.tolist() == [0, 1, 1, 2] and enc.ends.tolist() == [1, 2, 2, 3]
     assert np.all(enc.ids < 256)
+
+
+def test_prev_occurrence_matches_a_brute_force_scan():
+    from dataaudit.model.bytelm import _prev_occurrence
+
+    g = torch.Generator().manual_seed(0)
+    key = torch.randint(0, 5, (3, 40), generator=g)
+    prev = _prev_occurrence(key).reshape(3, 40)
+    for b in range(3):
+        for t in range(40):
+            earlier = [s for s in range(t) if key[b, s] == key[b, t]]
+            want = b * 40 + earlier[-1] if earlier else -1
+            assert int(prev[b, t]) == want
+
+
+def test_word_hash_depends_on_previous_and_current_word_only():
+    from dataaudit.model.bytelm import VOCAB, _word_hash
+
+    def wh(text):
+        ids = torch.tensor([[VOCAB] * 4 + [256] + list(text.encode())])
+        return _word_hash(ids, 4, ids.shape[1] - 4)[0, 1:].tolist()   # per byte of text
+
+    a, b, c = wh("red cat sat"), wh("big red cat"), wh("big fat cat")
+    assert a[6] == b[10]          # "red ca" | "...red ca": same previous word, same partial word
+    assert b[10] != c[10]         # previous word differs
+    assert a[4] != a[5]           # the partial word grows
+
+
+def test_match_features_make_repeats_cheap_and_stay_causal(fitted):
+    model, _ = fitted
+    rng = random.Random(7)
+    grams = ["".join(chr(rng.randrange(97, 123)) for _ in range(12)) + " " for _ in range(20)]
+    once = score_texts(model, grams)
+    four = score_texts(model, [g * 4 for g in grams])      # 52 bytes: inside one 64-byte window
+    # without the copy features each repeat would cost about as much as the first time (ratio ~1)
+    for a, b in zip(once, four):
+        assert b["bits_per_byte"] < 0.6 * a["bits_per_byte"]
+    # the copy source is strictly earlier: changing a later repeat leaves earlier positions alone
+    ids = torch.tensor([[256] + list(b"abcdefghijk abcdefghijk abcdefghijk")])
+    ids2 = ids.clone()
+    ids2[0, -3] = ord("Z")
+    with torch.inference_mode():
+        assert torch.equal(model.hidden(ids, None)[:, :-3], model.hidden(ids2, None)[:, :-3])

@@ -31,21 +31,29 @@ from .base import Encoded, ReferenceModel, cache_root, char_offsets_of_bytes, re
 
 BOS = 256
 VOCAB = 257
-FORMAT = 1
+FORMAT = 2   # 2: long orders, word context, match features
 
 
 @dataclass(frozen=True, kw_only=True)
 class ByteLMConfig:
     """Shape and fitting budget of the byte-level default. Every field but max_seconds is in the cache key."""
 
-    orders: int = 6  # the model sees the last 1..orders bytes: enough for words, cheap enough for 2 cores
-    buckets: int = 65_536  # rows of the hashed-context table shared by orders 2..orders (2.1M parameters)
+    orders: int = 6  # the model sees the last 1..orders bytes exactly-hashed: enough for most of a word
+    long_orders: tuple[int, ...] = (8, 12)  # longer hashed contexts, so the order of words matters
+    word_context: bool = True  # a hashed (previous word, current partial word) context: a word bigram
+    match_orders: tuple[int, ...] = (8, 16, 32)  # copy features: the byte that followed the last earlier
+    # occurrence of the last k bytes in the window (a PAQ-style match model); makes repeated text cheap
+    buckets: int = 131_072  # rows of the hashed-context table shared by all hashed contexts (4.2M parameters)
     d_embed: int = 32  # width of each context embedding
     d_hidden: int = 384  # width of the two-layer MLP that mixes the orders
     max_length: int = 2048  # scoring window in bytes; only `orders` bytes of it matter to a prediction
-    steps: int = 300  # optimizer steps: fixed, so a fit is reproducible; ~2 min on 2 shared CPU cores
-    batch_size: int = 64  # windows per step
-    seq_len: int = 128  # bytes per training window (64 x 128 = 8,192 bytes a step)
+    steps: int = 300  # optimizer steps: fixed, so a fit is reproducible; ~1-2 min on 2 shared CPU cores
+    batch_size: int = 16  # windows per step
+    seq_len: int = 512  # bytes per training window (16 x 512 = 8,192 bytes a step); long enough that
+    # the match features fire in training as they do in 2,048-byte scoring windows
+    repeat_windows: int = 2  # of each batch, windows whose tail repeats one short span of the sample
+    # (1-64 bytes) over and over: the sample alone has too little repetition to teach the match features
+    # that a long exact repeat is near-certain, and junk made of repeats must score far below normal text
     lr: float = 3e-3  # peak Adam learning rate (embeddings learn fast at this rate, like counts)
     warmup: int = 20  # linear warm-up steps before the cosine decay
     min_lr_ratio: float = 0.1  # cosine decays to lr x this
@@ -59,8 +67,15 @@ class ByteLMConfig:
                      "seq_len", "sample_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"bytelm {name}={getattr(self, name)} must be >= 1")
+        if self.repeat_windows < 0:
+            raise ConfigError(f"bytelm repeat_windows={self.repeat_windows} must be >= 0")
         if not self.lr > 0:
             raise ConfigError(f"bytelm lr={self.lr} must be > 0")
+        for name in ("long_orders", "match_orders"):   # JSON gives lists back: keep the dataclass hashable
+            v = tuple(int(k) for k in getattr(self, name))
+            if any(k < 2 for k in v):
+                raise ConfigError(f"bytelm {name}={v}: every order must be >= 2")
+            object.__setattr__(self, name, v)
 
     def key_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -74,18 +89,114 @@ DEFAULT_CONFIG = ByteLMConfig()
 _P = 2_147_483_647   # 2^31 - 1: rolling hashes stay below it, so int64 products never overflow
 
 
-def _build(cfg: ByteLMConfig):
-    """A hashed n-gram neural LM over bytes.
+_BASE = 263           # rolling-hash base (a prime above the 258 byte symbols)
+_SEP = (32, 10, 9, BOS, VOCAB)   # bytes that end a word for the word context (space, newline, tab, BOS, pad)
 
-    Position t is described by embeddings of its last 1..``orders`` bytes: order 1 exactly (258 rows: bytes,
-    BOS, "before the window"), orders >= 2 through a rolling hash into one shared table (the hashing trick,
-    Weinberger et al. 2009), concatenated and mixed by a two-layer MLP (a neural n-gram model as in Bengio et
-    al. 2003; hashed contexts as in PAQ-style context mixing). Every position is computed independently, so it
-    trains on 2 CPU cores in minutes, and padding on the right can never leak into a real position.
+
+def _prev_occurrence(key):
+    """For a (B, T) int64 key, the flat index of the latest earlier position of the same row with the same
+    key, or -1. Vectorized: a stable sort by (row, key) puts equal keys of a row next to each other in
+    position order, so each one's predecessor in the sorted order is its previous occurrence."""
+    import torch
+
+    B, T = key.shape
+    k = (key * B + torch.arange(B, device=key.device)[:, None]).reshape(-1)
+    vals, order = torch.sort(k, stable=True)
+    prev = torch.full_like(k, -1)
+    same = vals[1:] == vals[:-1]
+    prev[order[1:]] = torch.where(same, order[:-1], torch.full_like(order[:-1], -1))
+    return prev
+
+
+_GLEN_SCALE = 16.0   # the length bonus is stored / 16: Adam moves a weight by about lr a step, and a long
+# repeat needs a bonus of ~10 logits within 300 steps at lr 3e-3
+_NLEN = 8   # match-length buckets: 0, 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64+
+
+
+def _run_bucket(pred, ids):
+    """For each position, log2-bucket of how many consecutive bytes up to and including it the match
+    prediction got right (PAQ's match length): pred[t - 1] == ids[t]. Causal: uses bytes <= t only."""
+    import torch
+
+    B, T = ids.shape
+    ok = torch.zeros_like(ids, dtype=torch.bool)
+    ok[:, 1:] = pred[:, :-1] == ids[:, 1:]
+    idx = torch.arange(T, device=ids.device).expand(B, T)
+    last_bad = torch.cummax(torch.where(ok, torch.full_like(idx, -1), idx), dim=1).values
+    run = idx - last_bad                       # 0 when this byte was not predicted
+    return torch.where(run > 0, torch.floor(torch.log2(run.clamp(min=1).double())).long() + 1,
+                       torch.zeros_like(run)).clamp(max=_NLEN - 1)
+
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """base^i and base^-i mod p for i < n (grown by doubling and kept, so each call is a slice)."""
+    global _POW
+    if _POW is None or len(_POW[0]) < n:
+        m = max(n, 2 * len(_POW[0]) if _POW is not None else 4096)
+        pw = np.ones(m, dtype=np.int64)
+        inv = np.ones(m, dtype=np.int64)
+        ib = pow(_BASE, _P - 2, _P)          # Fermat inverse of the base
+        for i in range(1, m):
+            pw[i] = pw[i - 1] * _BASE % _P
+            inv[i] = inv[i - 1] * ib % _P
+        _POW = (pw, inv)
+    return _POW
+
+
+_POW: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def _word_hash(x, K: int, T: int):
+    """Hash of (previous word, current partial word) at every position of the padded rows ``x`` (B, K + T),
+    vectorized with prefix hashes: segment a..b hashes as (P[b] - P[a-1]) * base^-a mod p."""
+    import torch
+
+    B, L = x.shape
+    dev = x.device
+    pw, inv = _powers(L + 1)
+    pw_t, inv_t = torch.from_numpy(pw[:L]).to(dev), torch.from_numpy(inv[:L + 1]).to(dev)
+    pre = torch.cumsum((x + 1) * pw_t % _P, dim=1) % _P            # P[i] over bytes 0..i
+    pre = torch.cat([torch.zeros(B, 1, dtype=x.dtype, device=dev), pre], 1)   # pre[i + 1] = P[i]
+    idx = torch.arange(L, device=dev).expand(B, L)
+    sep = torch.zeros_like(x, dtype=torch.bool)
+    for c in _SEP:
+        sep |= x == c
+    last = torch.cummax(torch.where(sep, idx, torch.full_like(idx, -1)), dim=1).values   # last sep <= i
+    before = torch.cat([torch.full((B, 1), -1, dtype=idx.dtype, device=dev), last[:, :-1]], 1)  # < i
+
+    def seg(a, b):   # hash of bytes a..b (a may be b + 1: empty), a >= 0
+        h = (pre.gather(1, b + 1) - pre.gather(1, a)) % _P
+        return h * inv_t[a] % _P
+
+    cur_a = last + 1                                     # current partial word: last sep + 1 .. i
+    ls = last.clamp(min=0)
+    prev_b = last - 1                                   # previous word ends just before that separator
+    prev_a = before.gather(1, ls) + 1                   # and starts after the separator before it
+    cur = seg(cur_a, idx)                                # empty (0) right after a separator
+    prv = seg(prev_a, prev_b)                            # the K left pads are separators, so last >= 0
+    return ((cur * 1_000_003 + prv * 7 + 5) % _P)[:, K:]
+
+
+def _build(cfg: ByteLMConfig):
+    """A hashed n-gram neural LM over bytes, with a word context and match (copy) features.
+
+    Position t is described by embeddings of its last 1..``orders`` bytes: order 1 exact (258 rows: bytes,
+    BOS, "before the window"), orders >= 2 and ``long_orders`` through a rolling hash into one shared table
+    (the hashing trick, Weinberger et al. 2009), plus a hashed (previous word, current partial word)
+    context; concatenated and mixed by a two-layer MLP (a neural n-gram model as in Bengio et al. 2003;
+    hashed contexts as in PAQ-style context mixing). Match features (PAQ's match model; the copy idea of
+    Grave et al. 2017's neural cache): for each k in ``match_orders``, the byte that followed the latest
+    earlier occurrence in the window of the last k bytes, found with one sort, is embedded into the MLP's
+    input and also gets a learned logit bonus. Everything a position sees is at or before it, so scoring is
+    causal, and padding on the right can never leak into a real position.
     """
     import torch
     from torch import nn
     from torch.nn import functional as F
+
+    n_m = len(cfg.match_orders)
+    hashed = list(range(2, cfg.orders + 1)) + [k for k in cfg.long_orders if k > cfg.orders]
+    span = max([cfg.orders, *cfg.long_orders, *cfg.match_orders])
 
     class HashedNGramLM(nn.Module):
         def __init__(self) -> None:
@@ -93,27 +204,67 @@ def _build(cfg: ByteLMConfig):
             self.e1 = nn.Embedding(VOCAB + 1, cfg.d_embed)
             self.eh = nn.Embedding(cfg.buckets, cfg.d_embed)
             nn.init.normal_(self.eh.weight, std=0.01)
-            width = cfg.orders * cfg.d_embed
+            self.em = nn.Embedding(max(n_m, 1) * (VOCAB + 1), cfg.d_embed)
+            self.eml = nn.Embedding(max(n_m, 1) * _NLEN, cfg.d_embed)   # how long each match has been right
+            width = (1 + len(hashed) + int(cfg.word_context) + n_m) * cfg.d_embed
             self.ln = nn.LayerNorm(width)
             self.fc1 = nn.Linear(width, cfg.d_hidden)
             self.fc2 = nn.Linear(cfg.d_hidden, cfg.d_hidden)
             self.head = nn.Linear(cfg.d_hidden, VOCAB)
+            self.gate = nn.Linear(cfg.d_hidden, max(n_m, 1))   # logit bonus of each match's predicted byte
+            # plus a bonus by match length alone, so a long exact repeat of unfamiliar bytes (a run of "*")
+            # is trusted even where the MLP has never seen the context
+            self.glen = nn.Embedding(max(n_m, 1) * _NLEN, 1)
+            nn.init.zeros_(self.glen.weight)
 
         def hidden(self, ids):
+            """(B, T) -> (B, T, d_hidden + 2 n_match): the MLP state, then each match's predicted byte
+            (VOCAB = no match) and its length bucket, as floats (exact below 2^24), which ``logits`` needs."""
             B, T = ids.shape
-            K = cfg.orders
+            K = span
             x = torch.cat([torch.full((B, K), VOCAB, dtype=ids.dtype, device=ids.device), ids], 1)
-            feats = [self.e1(ids)]
+            hidx = []                      # one lookup per table (one dense gradient each, not one per order)
             h = torch.zeros_like(ids)
-            for j in range(K):             # ids[t - j] is x[K + t - j]; order j + 1 covers bytes t-j .. t
-                h = (h * 263 + x[:, K - j:K - j + T] + 1) % _P
-                if j:
-                    feats.append(self.eh((h * (j + 7919)) % _P % cfg.buckets))
+            preds = []
+            for j in range(K):             # ids[t - j] is x[K + t - j]; after step j, h covers bytes t-j .. t
+                h = (h * _BASE + x[:, K - j:K - j + T] + 1) % _P
+                n = j + 1
+                if n in hashed:
+                    hidx.append((h * (n + 7919)) % _P % cfg.buckets)
+                if n in cfg.match_orders:
+                    prev = _prev_occurrence(h)
+                    flat = ids.reshape(-1)
+                    nxt = flat[(prev + 1).clamp(max=flat.numel() - 1)]
+                    preds.append(torch.where(prev >= 0, nxt, torch.full_like(nxt, VOCAB)).reshape(B, T)
+                                 + len(preds) * (VOCAB + 1))
+            if cfg.word_context:
+                hidx.append(_word_hash(x, K, T) * 15485863 % _P % cfg.buckets)
+            feats = [self.e1(ids)]
+            if hidx:
+                feats.append(self.eh(torch.stack(hidx, -1)).reshape(B, T, -1))
+            if preds:
+                preds = [p - i * (VOCAB + 1) for i, p in enumerate(preds)]
+                lens = [_run_bucket(p, ids) + i * _NLEN for i, p in enumerate(preds)]
+                pi = torch.stack([p + i * (VOCAB + 1) for i, p in enumerate(preds)], -1)
+                feats.append((self.em(pi) + self.eml(torch.stack(lens, -1))).reshape(B, T, -1))
             z = F.gelu(self.fc1(self.ln(torch.cat(feats, -1))))
-            return z + F.gelu(self.fc2(z))
+            z = z + F.gelu(self.fc2(z))
+            if not preds:
+                return z
+            return torch.cat([z, torch.stack(preds, -1).to(torch.float32),
+                              torch.stack(lens, -1).to(torch.float32)], -1)
 
         def logits(self, h):
-            return self.head(h)
+            z = h[..., :cfg.d_hidden]
+            out = self.head(z)
+            if not n_m:
+                return out
+            pred = h[..., cfg.d_hidden:cfg.d_hidden + n_m].round().long()
+            lens = h[..., cfg.d_hidden + n_m:].round().long()
+            bonus = self.gate(z) + _GLEN_SCALE * self.glen(lens).squeeze(-1)
+            pad = torch.zeros(*out.shape[:-1], 1, dtype=out.dtype, device=out.device)   # VOCAB = no match
+            out = torch.cat([out, pad], -1).scatter_add(-1, pred, bonus.to(out.dtype))
+            return out[..., :VOCAB]
 
     return HashedNGramLM()
 
@@ -277,7 +428,14 @@ def train(sample: list[tuple[int, bytes]], cfg: ByteLMConfig, *, device="cpu",
             g["lr"] = lr
         starts = torch.from_numpy(gen.integers(0, len(stream) - need + 1, size=cfg.batch_size))
         idx = starts[:, None] + torch.arange(need)[None, :]
-        batch = data[idx].to(device)
+        batch = data[idx]
+        for r in range(min(cfg.repeat_windows, cfg.batch_size)):   # repetition augmentation (see config)
+            span = int(math.exp(gen.uniform(0.0, math.log(64.0))))
+            a = int(gen.integers(0, len(stream) - span + 1))
+            cut = int(gen.integers(0, need // 2))
+            reps = (need - cut) // span + 1
+            batch[r, cut:] = data[a:a + span].repeat(reps)[:need - cut]
+        batch = batch.to(device)
         x, y = batch[:, :-1], batch[:, 1:]
         logits = net.logits(net.hidden(x))
         loss = F.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
