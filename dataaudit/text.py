@@ -1,4 +1,4 @@
-"""Text normalization and shingling: pure functions shared by every pass.
+"""Text normalization: the one function every pass uses (shingles are in ``dataaudit.shingle``).
 
 One normalization, defined once (``reference_normalize_array``, Arrow kernels) and computed fast by
 ``normalize_array`` / ``normalized_blob`` (a C pass over a per-code-point table), so that the exact pass, the MinHash

@@ -53,11 +53,15 @@ def plot_run(path: Path, run: str, metric: str, sc, spikes: list[dict[str, Any]]
         ax.set_xlabel("step" if monotone else "point (log order; steps go backwards)")
         ax.set_title(f"{run}: {metric}", fontsize=9)
         ax.legend(fontsize=7, loc="upper right")
-        fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
+        _save(fig, path)
     finally:
         plt.close(fig)
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
 
 
 def plot_overlay(path: Path, metric: str, curves: dict[str, Any], groups: list[dict[str, Any]],
@@ -70,16 +74,13 @@ def plot_overlay(path: Path, metric: str, curves: dict[str, Any], groups: list[d
             ax.plot(sc.steps, sc.values, lw=0.5, alpha=0.7, label=run[:24])
         for g in groups:
             ax.axvline(g["step"], color="red", lw=0.7, ls=":")
-        any_log = all(sc.log for sc in curves.values())
-        if any_log:
+        if all(sc.log for sc in curves.values()):
             ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_title(f"{metric}: {len(curves)} runs, {len(groups)} spike step(s) shared by 2+ runs (red)",
                      fontsize=9)
         if len(curves) <= 12:
             ax.legend(fontsize=6, loc="upper right")
-        fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
+        _save(fig, path)
     finally:
         plt.close(fig)
