@@ -170,14 +170,41 @@ def test_prev_occurrence_matches_a_brute_force_scan():
 def test_word_hash_depends_on_previous_and_current_word_only():
     from dataaudit.model.bytelm import VOCAB, _word_hash
 
-    def wh(text):
+    def wh(text, j=0):
         ids = torch.tensor([[VOCAB] * 4 + [256] + list(text.encode())])
-        return _word_hash(ids, 4, ids.shape[1] - 4)[0, 1:].tolist()   # per byte of text
+        hashes, _key = _word_hash(ids, 4, ids.shape[1] - 4, history=2)
+        return hashes[j][0, 1:].tolist()   # per byte of text
 
     a, b, c = wh("red cat sat"), wh("big red cat"), wh("big fat cat")
     assert a[6] == b[10]          # "red ca" | "...red ca": same previous word, same partial word
     assert b[10] != c[10]         # previous word differs
     assert a[4] != a[5]           # the partial word grows
+    # the word history: j = 1 is the last whole word, j = 2 the one before, each on its own
+    p1, p2, q1, q2 = wh("one big red ca", 1), wh("one big red ca", 2), wh("two big red co", 1), wh("two big red co", 2)
+    assert p1[-1] == q1[-1] and p2[-1] == q2[-1]          # "red", "big" whatever came before or after
+    assert p1[-1] != p2[-1]                               # different words, different hashes
+    r1, r2 = wh("a red big ca", 1), wh("a red big ca", 2)
+    assert r1[-1] != p2[-1] and r2[-1] != p1[-1]          # the slot is part of the hash ("big" 1 vs 2)
+    assert r1[-1] == wh("x big ca", 1)[-1]                # "big" as word 1, whatever the text
+    assert wh("red ca", 2)[-1] == wh("blue ca", 2)[-1]    # before the first word: the same empty word
+
+
+def test_word_match_predicts_the_documents_own_words():
+    from dataaudit.model.bytelm import VOCAB, _follower, _word_hash
+
+    text = b"the zebra ran far and the zebra sat"
+    ids = torch.tensor([[256] + list(text)])
+    x = torch.cat([torch.full((1, 4), VOCAB), ids], 1)
+    _h, key = _word_hash(x, 4, ids.shape[1])
+    pred = _follower(key, ids)[0].tolist()
+    second = text.index(b"zebra", 5) + 1          # + 1 for the BOS
+    # inside the second "zebra", each partial word was seen once before: the next byte is predicted
+    assert [pred[second + i] for i in range(4)] == list(b"ebra")
+    # right after "the " the word that followed "the" before is predicted ("z")
+    assert pred[second - 1] == ord("z")
+    # the first "zebra" has no earlier occurrence: nothing to predict from its 3rd byte on
+    first = text.index(b"zebra") + 1
+    assert pred[first + 2] == VOCAB
 
 
 def test_match_features_make_repeats_cheap_and_stay_causal(fitted):
@@ -195,3 +222,38 @@ def test_match_features_make_repeats_cheap_and_stay_causal(fitted):
     ids2[0, -3] = ord("Z")
     with torch.inference_mode():
         assert torch.equal(model.hidden(ids, None)[:, :-3], model.hidden(ids2, None)[:, :-3])
+
+
+def test_random_repeats_make_runs_of_unseen_bytes_cheap(tmp_path):
+    # the corpus has only lowercase words: "*", "=" and "#" are never a target in the sample, so without
+    # random-byte repeat windows a run of them stays expensive however long it repeats
+    runs = ["*" * 100, "=" * 100, "#" * 100]
+    got = {}
+    for rr in (0, 1):
+        cfg = ByteLMConfig(**{**TINY.key_dict(), "random_repeats": rr, "steps": 100, "seq_len": 64,
+                              "max_length": 128})
+        m = fit_default_model(corpus(), config=cfg, cache_dir=tmp_path / str(rr), device="cpu")
+        got[rr] = [r["bits_per_byte"] for r in score_texts(m, runs)]
+    for without, with_ in zip(got[0], got[1]):
+        assert with_ < 0.6 * without
+
+
+def test_old_format_models_still_load(tmp_path):
+    import json
+    import shutil
+
+    from dataaudit.model.bytelm import load_bytelm
+
+    old = ByteLMConfig(**{**TINY.key_dict(), "word_history": 0, "word_match": False, "random_repeats": 0})
+    m = fit_default_model(corpus(), config=old, cache_dir=tmp_path / "c", device="cpu")
+    d = tmp_path / "old"
+    shutil.copytree(m.name, d)
+    meta = json.loads((d / "bytelm.json").read_text())
+    for k in ("word_history", "word_match", "random_repeats"):   # a format-2 file does not name them
+        del meta["config"][k]
+    meta["format"] = 2
+    (d / "bytelm.json").write_text(json.dumps(meta))
+    back = load_bytelm(d)
+    assert back.cfg == old
+    text = ["the dog ran to the park"]
+    assert score_texts(back, text)[0]["nll_sum"] == pytest.approx(score_texts(m, text)[0]["nll_sum"], rel=1e-6)

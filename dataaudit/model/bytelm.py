@@ -31,7 +31,8 @@ from .base import Encoded, ReferenceModel, cache_root, char_offsets_of_bytes, re
 
 BOS = 256
 VOCAB = 257
-FORMAT = 2   # 2: long orders, word context, match features
+FORMAT = 3   # 2: long orders, word context, match features; 3: word history, word match
+_ADDED_SINCE = {2: {"word_history": 0, "word_match": False, "random_repeats": 0}}   # format -> the settings it predates
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,19 +42,29 @@ class ByteLMConfig:
     orders: int = 6  # the model sees the last 1..orders bytes exactly-hashed: enough for most of a word
     long_orders: tuple[int, ...] = (8, 12)  # longer hashed contexts, so the order of words matters
     word_context: bool = True  # a hashed (previous word, current partial word) context: a word bigram
+    word_history: int = 2  # each of the last N whole words embedded on its own (not joined with the
+    # current partial word), so the MLP can learn which kinds of word follow which (a word-level neural LM
+    # feature, Bengio et al. 2003): generalizes where the exact bigram was never seen
+    word_match: bool = True  # a word-keyed match feature: the byte that followed the latest earlier
+    # occurrence in the window of the current partial word (or, right after a separator, of the previous
+    # word): a cache of the document's own words and word pairs (Grave et al. 2017's cache idea, per word)
     match_orders: tuple[int, ...] = (8, 16, 32)  # copy features: the byte that followed the last earlier
     # occurrence of the last k bytes in the window (a PAQ-style match model); makes repeated text cheap
     buckets: int = 131_072  # rows of the hashed-context table shared by all hashed contexts (4.2M parameters)
     d_embed: int = 32  # width of each context embedding
     d_hidden: int = 384  # width of the two-layer MLP that mixes the orders
     max_length: int = 2048  # scoring window in bytes; only `orders` bytes of it matter to a prediction
-    steps: int = 300  # optimizer steps: fixed, so a fit is reproducible; ~1-2 min on 2 shared CPU cores
-    batch_size: int = 16  # windows per step
-    seq_len: int = 512  # bytes per training window (16 x 512 = 8,192 bytes a step); long enough that
+    steps: int = 300  # optimizer steps: fixed, so a fit is reproducible; ~1.5-2.5 min on 2 shared CPU cores
+    batch_size: int = 24  # windows per step (16 gave better held-out bits/byte, 2.05 vs 2.06-2.08, but
+    # separated shuffled words less well: the extra passes over the sample teach more word order)
+    seq_len: int = 512  # bytes per training window (24 x 512 = 12,288 bytes a step); long enough that
     # the match features fire in training as they do in 2,048-byte scoring windows
-    repeat_windows: int = 2  # of each batch, windows whose tail repeats one short span of the sample
+    repeat_windows: int = 3  # of each batch, windows whose tail repeats one short span of the sample
     # (1-64 bytes) over and over: the sample alone has too little repetition to teach the match features
     # that a long exact repeat is near-certain, and junk made of repeats must score far below normal text
+    random_repeats: int = 1  # of those, windows whose repeated span is random bytes instead (the loss on
+    # its first occurrence not counted): a run of a byte the sample never has (a line of "*" or "\\")
+    # must get cheap once it repeats, as any repeat does
     lr: float = 3e-3  # peak Adam learning rate (embeddings learn fast at this rate, like counts)
     warmup: int = 20  # linear warm-up steps before the cosine decay
     min_lr_ratio: float = 0.1  # cosine decays to lr x this
@@ -63,12 +74,17 @@ class ByteLMConfig:
     max_seconds: float | None = 900.0  # safety stop on slow machines (recorded in fit_info when it fires)
 
     def __post_init__(self) -> None:
+        if self.word_history < 0:
+            raise ConfigError(f"bytelm word_history={self.word_history} must be >= 0")
         for name in ("orders", "buckets", "d_embed", "d_hidden", "max_length", "steps", "batch_size",
                      "seq_len", "sample_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"bytelm {name}={getattr(self, name)} must be >= 1")
         if self.repeat_windows < 0:
             raise ConfigError(f"bytelm repeat_windows={self.repeat_windows} must be >= 0")
+        if not 0 <= self.random_repeats <= self.repeat_windows:
+            raise ConfigError(f"bytelm random_repeats={self.random_repeats} must be in 0..repeat_windows "
+                              f"({self.repeat_windows})")
         if not self.lr > 0:
             raise ConfigError(f"bytelm lr={self.lr} must be > 0")
         for name in ("long_orders", "match_orders"):   # JSON gives lists back: keep the dataclass hashable
@@ -106,6 +122,17 @@ def _prev_occurrence(key):
     same = vals[1:] == vals[:-1]
     prev[order[1:]] = torch.where(same, order[:-1], torch.full_like(order[:-1], -1))
     return prev
+
+
+def _follower(key, ids):
+    """For each position, the byte that followed the latest earlier position of its row with the same key
+    (the match model's prediction), or VOCAB where the key has not occurred before."""
+    import torch
+
+    prev = _prev_occurrence(key)
+    flat = ids.reshape(-1)
+    nxt = flat[(prev + 1).clamp(max=flat.numel() - 1)]
+    return torch.where(prev >= 0, nxt, torch.full_like(nxt, VOCAB)).reshape(ids.shape)
 
 
 _GLEN_SCALE = 16.0   # the length bonus is stored / 16: Adam moves a weight by about lr a step, and a long
@@ -146,9 +173,10 @@ def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
 _POW: tuple[np.ndarray, np.ndarray] | None = None
 
 
-def _word_hash(x, K: int, T: int):
+def _word_hash(x, K: int, T: int, history: int = 0):
     """Hash of (previous word, current partial word) at every position of the padded rows ``x`` (B, K + T),
-    vectorized with prefix hashes: segment a..b hashes as (P[b] - P[a-1]) * base^-a mod p."""
+    then the hashes of the last ``history`` whole words on their own (1 = the previous word), vectorized
+    with prefix hashes: segment a..b hashes as (P[b] - P[a-1]) * base^-a mod p."""
     import torch
 
     B, L = x.shape
@@ -174,7 +202,18 @@ def _word_hash(x, K: int, T: int):
     prev_a = before.gather(1, ls) + 1                   # and starts after the separator before it
     cur = seg(cur_a, idx)                                # empty (0) right after a separator
     prv = seg(prev_a, prev_b)                            # the K left pads are separators, so last >= 0
-    return ((cur * 1_000_003 + prv * 7 + 5) % _P)[:, K:]
+    out = [((cur * 1_000_003 + prv * 7 + 5) % _P)[:, K:]]
+    end_sep = last                                       # the separator after word j (j = 1: prev word)
+    for j in range(1, history + 1):
+        es = end_sep.clamp(min=0)
+        start_sep = before.gather(1, es)                 # the separator before word j
+        a = (start_sep + 1).clamp(min=0)
+        b = torch.maximum(end_sep - 1, a - 1)            # empty when separators are adjacent or run out
+        out.append(((seg(a, b) * 2_654_435 + j * 97 + 11) % _P)[:, K:])
+        end_sep = start_sep
+    # the word-match key: the partial word where there is one, else the previous word (tagged apart)
+    key = torch.where(cur != 0, cur * 3 + 1, prv * 3 + 2)[:, K:]
+    return out, key
 
 
 def _build(cfg: ByteLMConfig):
@@ -183,18 +222,20 @@ def _build(cfg: ByteLMConfig):
     Position t is described by embeddings of its last 1..``orders`` bytes: order 1 exact (258 rows: bytes,
     BOS, "before the window"), orders >= 2 and ``long_orders`` through a rolling hash into one shared table
     (the hashing trick, Weinberger et al. 2009), plus a hashed (previous word, current partial word)
-    context; concatenated and mixed by a two-layer MLP (a neural n-gram model as in Bengio et al. 2003;
-    hashed contexts as in PAQ-style context mixing). Match features (PAQ's match model; the copy idea of
-    Grave et al. 2017's neural cache): for each k in ``match_orders``, the byte that followed the latest
-    earlier occurrence in the window of the last k bytes, found with one sort, is embedded into the MLP's
-    input and also gets a learned logit bonus. Everything a position sees is at or before it, so scoring is
-    causal, and padding on the right can never leak into a real position.
+    context and each of the last ``word_history`` whole words on its own; concatenated and mixed by a
+    two-layer MLP (a neural n-gram model as in Bengio et al. 2003; hashed contexts as in PAQ-style context
+    mixing). Match features (PAQ's match model; the copy idea of Grave et al. 2017's neural cache): for
+    each k in ``match_orders``, the byte that followed the latest earlier occurrence in the window of the
+    last k bytes, and with ``word_match`` the byte that followed the latest earlier occurrence of the
+    current partial word (of the previous word right after a separator), each found with one sort, is
+    embedded into the MLP's input and also gets a learned logit bonus. Everything a position sees is at or
+    before it, so scoring is causal, and padding on the right can never leak into a real position.
     """
     import torch
     from torch import nn
     from torch.nn import functional as F
 
-    n_m = len(cfg.match_orders)
+    n_m = len(cfg.match_orders) + int(cfg.word_match)
     hashed = list(range(2, cfg.orders + 1)) + [k for k in cfg.long_orders if k > cfg.orders]
     span = max([cfg.orders, *cfg.long_orders, *cfg.match_orders])
 
@@ -206,7 +247,7 @@ def _build(cfg: ByteLMConfig):
             nn.init.normal_(self.eh.weight, std=0.01)
             self.em = nn.Embedding(max(n_m, 1) * (VOCAB + 1), cfg.d_embed)
             self.eml = nn.Embedding(max(n_m, 1) * _NLEN, cfg.d_embed)   # how long each match has been right
-            width = (1 + len(hashed) + int(cfg.word_context) + n_m) * cfg.d_embed
+            width = (1 + len(hashed) + int(cfg.word_context) + cfg.word_history + n_m) * cfg.d_embed
             self.ln = nn.LayerNorm(width)
             self.fc1 = nn.Linear(width, cfg.d_hidden)
             self.fc2 = nn.Linear(cfg.d_hidden, cfg.d_hidden)
@@ -232,13 +273,14 @@ def _build(cfg: ByteLMConfig):
                 if n in hashed:
                     hidx.append((h * (n + 7919)) % _P % cfg.buckets)
                 if n in cfg.match_orders:
-                    prev = _prev_occurrence(h)
-                    flat = ids.reshape(-1)
-                    nxt = flat[(prev + 1).clamp(max=flat.numel() - 1)]
-                    preds.append(torch.where(prev >= 0, nxt, torch.full_like(nxt, VOCAB)).reshape(B, T)
-                                 + len(preds) * (VOCAB + 1))
-            if cfg.word_context:
-                hidx.append(_word_hash(x, K, T) * 15485863 % _P % cfg.buckets)
+                    preds.append(_follower(h, ids) + len(preds) * (VOCAB + 1))
+            if cfg.word_context or cfg.word_history or cfg.word_match:
+                wh, wkey = _word_hash(x, K, T, cfg.word_history)
+                if cfg.word_match:
+                    preds.append(_follower(wkey, ids) + len(preds) * (VOCAB + 1))
+                if not cfg.word_context:
+                    wh = wh[1:]
+                hidx += [w * 15485863 % _P % cfg.buckets for w in wh]
             feats = [self.e1(ids)]
             if hidx:
                 feats.append(self.eh(torch.stack(hidx, -1)).reshape(B, T, -1))
@@ -344,7 +386,8 @@ def load_bytelm(path: str | os.PathLike, *, device="cpu") -> ByteLMModel:
     p = Path(path)
     try:
         meta = json.loads((p / "bytelm.json").read_text(encoding="utf-8"))
-        cfg = ByteLMConfig(**meta["config"])
+        # settings added since a model was saved take the value that reproduces the older network
+        cfg = ByteLMConfig(**{**_ADDED_SINCE.get(int(meta.get("format", FORMAT)), {}), **meta["config"]})
         net = _build(cfg)
         net.load_state_dict(load_file(str(p / "model.safetensors")))
     except Exception as e:  # noqa: BLE001 - safetensors raises its own error type; any failure = unreadable
@@ -429,16 +472,24 @@ def train(sample: list[tuple[int, bytes]], cfg: ByteLMConfig, *, device="cpu",
         starts = torch.from_numpy(gen.integers(0, len(stream) - need + 1, size=cfg.batch_size))
         idx = starts[:, None] + torch.arange(need)[None, :]
         batch = data[idx]
+        weight = torch.ones(cfg.batch_size, cfg.seq_len)
         for r in range(min(cfg.repeat_windows, cfg.batch_size)):   # repetition augmentation (see config)
             span = int(math.exp(gen.uniform(0.0, math.log(64.0))))
-            a = int(gen.integers(0, len(stream) - span + 1))
-            cut = int(gen.integers(0, need // 2))
+            cut = int(gen.integers(1, need // 2))
             reps = (need - cut) // span + 1
-            batch[r, cut:] = data[a:a + span].repeat(reps)[:need - cut]
+            if r < cfg.random_repeats:
+                src = torch.from_numpy(gen.integers(0, 256, size=span))
+                weight[r, cut - 1:cut - 1 + span] = 0.0   # its first occurrence is noise: nothing to learn
+            else:
+                a = int(gen.integers(0, len(stream) - span + 1))
+                src = data[a:a + span]
+            batch[r, cut:] = src.repeat(reps)[:need - cut]
         batch = batch.to(device)
         x, y = batch[:, :-1], batch[:, 1:]
         logits = net.logits(net.hidden(x))
-        loss = F.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
+        weight = weight.to(device)
+        loss = (F.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1), reduction="none")
+                * weight.reshape(-1)).sum() / weight.sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
