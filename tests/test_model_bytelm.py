@@ -244,12 +244,13 @@ def test_old_format_models_still_load(tmp_path):
 
     from dataaudit.model.bytelm import load_bytelm
 
-    old = ByteLMConfig(**{**TINY.key_dict(), "word_history": 0, "word_match": False, "random_repeats": 0})
+    old = ByteLMConfig(**{**TINY.key_dict(), "word_history": 0, "word_match": False, "random_repeats": 0,
+                          "max_epochs": None})
     m = fit_default_model(corpus(), config=old, cache_dir=tmp_path / "c", device="cpu")
     d = tmp_path / "old"
     shutil.copytree(m.name, d)
     meta = json.loads((d / "bytelm.json").read_text())
-    for k in ("word_history", "word_match", "random_repeats"):   # a format-2 file does not name them
+    for k in ("word_history", "word_match", "random_repeats", "max_epochs"):   # format 2 does not name them
         del meta["config"][k]
     meta["format"] = 2
     (d / "bytelm.json").write_text(json.dumps(meta))
@@ -257,3 +258,15 @@ def test_old_format_models_still_load(tmp_path):
     assert back.cfg == old
     text = ["the dog ran to the park"]
     assert score_texts(back, text)[0]["nll_sum"] == pytest.approx(score_texts(m, text)[0]["nll_sum"], rel=1e-6)
+
+
+def test_a_small_sample_gets_fewer_steps():
+    from dataaudit.model.bytelm import planned_steps
+
+    cfg = ByteLMConfig(steps=300, batch_size=24, seq_len=512, max_epochs=8.0)
+    assert planned_steps(cfg, 1_002_824) == 300                 # 1 MB: 3.7 passes, the budget holds
+    assert planned_steps(cfg, 190_000) == 124                   # ceil(8 x 190,000 / 12,288)
+    assert planned_steps(ByteLMConfig(max_epochs=None), 190_000) == 300
+    assert planned_steps(cfg, 10) == 1
+    with pytest.raises(Exception, match="max_epochs"):
+        ByteLMConfig(max_epochs=0)
