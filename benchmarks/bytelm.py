@@ -6,7 +6,7 @@
    shuffled words) from held-out normal paragraphs, by bits per byte, by the worst window, and by the
    two-sided distance from typical bits per byte (target >= 0.99).
 
-    python benchmarks/bytelm.py [--steps N] [--heldout-bytes N] [--threads 2]
+    python benchmarks/bytelm.py [--seed S] [--config JSON] [--steps N] [--heldout-bytes N] [--threads 2]
 
 Needs ../shared/corpora (or $DATAAUDIT_CORPORA); exits 0 with a message when it is absent. The machine is
 shared, so the load average before and after is printed beside the timings.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import math
 import os
 import random
@@ -75,6 +76,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=None, help="override ByteLMConfig.steps")
     ap.add_argument("--seed", type=int, default=0, help="ByteLMConfig.seed (weights init and batch order)")
+    ap.add_argument("--config", default="{}", help='other ByteLMConfig fields as JSON, e.g. \'{"batch_size": 16}\'')
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--heldout-bytes", type=int, default=300_000, help="held-out test text scored for bits/byte")
     ap.add_argument("--per-kind", type=int, default=300, help="junk documents per kind")
@@ -90,7 +92,10 @@ def main() -> int:
     from dataaudit.model.bytelm import ByteLMConfig, fit_default_model
     from dataaudit.passes.score import ScoreConfig, aggregate, score
 
-    cfg = ByteLMConfig(seed=args.seed, **({} if args.steps is None else {"steps": args.steps}))
+    over = json.loads(args.config)
+    if args.steps is not None:
+        over["steps"] = args.steps
+    cfg = ByteLMConfig(**{**over, "seed": args.seed})
     fit_docs = paragraphs(c / "wikitext-2" / "valid.txt")
     test = paragraphs(c / "wikitext-2" / "test.txt")
     load0 = os.getloadavg()[0]
