@@ -267,6 +267,7 @@ def test_a_small_sample_gets_fewer_steps():
     assert planned_steps(cfg, 1_002_824) == 300                 # 1 MB: 3.7 passes, the budget holds
     assert planned_steps(cfg, 190_000) == 124                   # ceil(8 x 190,000 / 12,288)
     assert planned_steps(ByteLMConfig(max_epochs=None), 190_000) == 300
-    assert planned_steps(cfg, 10) == 1
+    assert planned_steps(cfg, 10) == 60                         # min_steps: the MLP needs some steps
+    assert planned_steps(ByteLMConfig(steps=40, min_steps=60), 10) == 40   # never above the budget
     with pytest.raises(Exception, match="max_epochs"):
         ByteLMConfig(max_epochs=0)

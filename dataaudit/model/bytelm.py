@@ -32,7 +32,8 @@ from .base import Encoded, ReferenceModel, cache_root, char_offsets_of_bytes, re
 BOS = 256
 VOCAB = 257
 FORMAT = 3   # 2: long orders, word context, match features; 3: word history, word match
-_ADDED_SINCE = {2: {"word_history": 0, "word_match": False, "random_repeats": 0, "max_epochs": None}}   # format -> the settings it predates
+_ADDED_SINCE = {2: {"word_history": 0, "word_match": False, "random_repeats": 0, "max_epochs": None}}
+# (min_steps only matters with max_epochs, which format 2 did not have)   # format -> the settings it predates
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +70,8 @@ class ByteLMConfig:
     max_epochs: float | None = 8.0  # at most this many passes over the sample: a small sample gets fewer
     # steps (on the 190 KB fixture train split, 120 steps gave 2.35 bits/byte on val and 300 steps 3.76:
     # the tables memorize a small sample); 1 MB at 32 x 512 bytes a step is 4.9 passes, so unaffected
+    min_steps: int = 60  # but never fewer steps than this: the mixing MLP needs them (a 47 KB sample at
+    # 8 passes = 24 steps: 3.77 bits/byte held out; 58 steps: 2.88; 116 steps: 2.99)
     lr: float = 3e-3  # peak Adam learning rate (embeddings learn fast at this rate, like counts)
     warmup: int = 20  # linear warm-up steps before the cosine decay
     min_lr_ratio: float = 0.1  # cosine decays to lr x this
@@ -80,7 +83,7 @@ class ByteLMConfig:
     def __post_init__(self) -> None:
         if self.word_history < 0:
             raise ConfigError(f"bytelm word_history={self.word_history} must be >= 0")
-        for name in ("orders", "buckets", "d_embed", "d_hidden", "max_length", "steps", "batch_size",
+        for name in ("orders", "min_steps", "buckets", "d_embed", "d_hidden", "max_length", "steps", "batch_size",
                      "seq_len", "sample_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"bytelm {name}={getattr(self, name)} must be >= 1")
@@ -444,11 +447,11 @@ def fit_key(sample: list[tuple[int, bytes]], cfg: ByteLMConfig) -> str:
 
 def planned_steps(cfg: ByteLMConfig, stream_bytes: int) -> int:
     """The steps a fit takes: ``cfg.steps``, or fewer when that would pass over the sample (``stream_bytes``
-    long, BOS included) more than ``cfg.max_epochs`` times."""
+    long, BOS included) more than ``cfg.max_epochs`` times, but not fewer than ``cfg.min_steps``."""
     if cfg.max_epochs is None:
         return cfg.steps
     per_step = cfg.batch_size * cfg.seq_len
-    return max(1, min(cfg.steps, math.ceil(cfg.max_epochs * stream_bytes / per_step)))
+    return min(cfg.steps, max(cfg.min_steps, math.ceil(cfg.max_epochs * stream_bytes / per_step)))
 
 
 def train(sample: list[tuple[int, bytes]], cfg: ByteLMConfig, *, device="cpu",
