@@ -32,8 +32,9 @@ from .base import Encoded, ReferenceModel, cache_root, char_offsets_of_bytes, re
 BOS = 256
 VOCAB = 257
 FORMAT = 3   # 2: long orders, word context, match features; 3: word history, word match
+# format -> the settings it predates, with the values that rebuild and describe its network (min_steps is
+# left out: it only acts with max_epochs)
 _ADDED_SINCE = {2: {"word_history": 0, "word_match": False, "random_repeats": 0, "max_epochs": None}}
-# (min_steps only matters with max_epochs, which format 2 did not have)   # format -> the settings it predates
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -494,7 +495,7 @@ def train(sample: list[tuple[int, bytes]], cfg: ByteLMConfig, *, device="cpu",
         weight = torch.ones(cfg.batch_size, cfg.seq_len)
         for r in range(min(cfg.repeat_windows, cfg.batch_size)):   # repetition augmentation (see config)
             span = int(math.exp(gen.uniform(0.0, math.log(64.0))))
-            cut = int(gen.integers(1, need // 2))
+            cut = int(gen.integers(1, max(2, need // 2)))
             reps = (need - cut) // span + 1
             if r < cfg.random_repeats:
                 src = torch.from_numpy(gen.integers(0, 256, size=span))
@@ -508,7 +509,7 @@ def train(sample: list[tuple[int, bytes]], cfg: ByteLMConfig, *, device="cpu",
         logits = net.logits(net.hidden(x))
         weight = weight.to(device)
         loss = (F.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1), reduction="none")
-                * weight.reshape(-1)).sum() / weight.sum()
+                * weight.reshape(-1)).sum() / weight.sum().clamp(min=1.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
