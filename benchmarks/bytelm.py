@@ -56,6 +56,19 @@ def auroc(pos: list[float], neg: list[float]) -> float:
 SIDE = {"base64": "high", "char_run": "low", "repeated_ngram": "low", "shuffled_words": "high"}
 
 
+LOCAL_SIDE = {"base64": "high", "backslash_run": "low", "repeated_ngram": "low"}
+
+
+def make_local_junk(normal: list[str], rng: random.Random) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {k: [] for k in LOCAL_SIDE}
+    for t in normal:
+        k = len(t) // 2
+        out["base64"].append(t[:k] + base64.b64encode(rng.randbytes(75)).decode() + t[k:])
+        out["backslash_run"].append(t[:k] + "\\" * 100 + t[k:])
+        out["repeated_ngram"].append(t[:k] + ("lorem ipsum " * 9)[:100] + t[k:])
+    return out
+
+
 def make_junk(normal: list[str], rng: random.Random, per_kind: int) -> dict[str, list[str]]:
     lengths = [len(t) for t in normal]
     junk: dict[str, list[str]] = {"base64": [], "char_run": [], "repeated_ngram": [], "shuffled_words": []}
@@ -124,6 +137,10 @@ def main() -> int:
         junk = make_junk(rest[args.normal:], rng, args.per_kind)
         docs = normal + [d for k in junk for d in junk[k]]
         st = score(docs, model=model, use_cache=False)
+        # local junk: 100 characters of it inserted mid-paragraph, read by the worst window (random text) or
+        # the best window (a run, a repeat); against the same normal paragraphs, untouched
+        local = make_local_junk(normal, random.Random(1))
+        sl_ = {k: score(v, model=model, use_cache=False) for k, v in local.items()}
     bpb = st["bits_per_byte"].to_pylist()
     wb = st["worst_bpb"].to_pylist()
     # model bits/byte over zlib bits/byte: how much better than a generic compressor the model does
@@ -161,6 +178,15 @@ def main() -> int:
               f"{sided(auroc(wb[sl], wb[:nn]), side):>12.4f} {auroc(dev[sl], dev[:nn]):>23.4f} "
               f"{auroc(zr[sl], zr[:nn]):>19.4f}")
     print(f"{'all junk':<16} {'both':>5} {'':>9} {'':>10} {'':>12} {auroc(allj_dev, dev[:nn]):>23.4f}")
+    print("local junk: 100 characters inserted in the middle of each normal paragraph, AUROC against the "
+          "untouched paragraphs by the worst window (high side) and the best window (low side)")
+    wn_ = st["worst_bpb"].to_pylist()[:nn]
+    bn_ = st["best_bpb"].to_pylist()[:nn]
+    for k, t in sl_.items():
+        side = LOCAL_SIDE[k]
+        a = auroc(t["worst_bpb"].to_pylist(), wn_) if side == "high" else \
+            1.0 - auroc(t["best_bpb"].to_pylist(), bn_)
+        print(f"  {k:<22} {side:>5} window: AUROC {a:.4f}")
     return 0
 
 

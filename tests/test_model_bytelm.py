@@ -271,3 +271,21 @@ def test_a_small_sample_gets_fewer_steps():
     assert planned_steps(ByteLMConfig(steps=40, min_steps=60), 10) == 40   # never above the budget
     with pytest.raises(Exception, match="max_epochs"):
         ByteLMConfig(max_epochs=0)
+
+
+def test_best_window_finds_a_run_inside_normal_text(fitted, tmp_path):
+    model, _ = fitted
+    rng = random.Random(4)
+    base = " ".join(rng.choice(WORDS) for _ in range(120))   # words in random order: no cheap stretch
+    k = len(base) // 2
+    docs = [base, base[:k] + "\\" * 120 + base[k:]]
+    run = run_score(docs, model=model, use_cache=False, config=ScoreConfig(window_tokens=16))
+    rows = run.table.to_pylist()
+    s0, s1 = rows[1]["best_start"], rows[1]["best_end"]
+    assert k <= s0 < s1 <= k + 120 and set(docs[1][s0:s1]) == {"\\"}   # the lowest-loss span is in the run
+    assert rows[1]["best_bpb"] < 0.5 * rows[0]["best_bpb"]
+    # the report lists the lowest bits-per-byte documents (lowest first) with that span, beside the highest
+    assert [t["bits_per_byte"] for t in run.bottom] == sorted(r["bits_per_byte"] for r in rows)
+    entry = next(t for t in run.bottom if t["doc_id"] == rows[1]["doc_id"])
+    assert entry["excerpt"] == docs[1][s0:s1] and entry["best_bpb"] == rows[1]["best_bpb"]
+    assert "Lowest bits per byte" in run.to_pass_result().sections

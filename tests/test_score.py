@@ -188,6 +188,8 @@ def test_doc_stats_hand_case():
     assert (d["worst_start"], d["worst_end"]) == (1, 3)                        # 'b\u00e9': 0.125 and 0.25
     assert d["worst_nll"] == pytest.approx(-(math.log(0.125) + math.log(0.25)) / 2)
     assert d["worst_bpb"] == pytest.approx(5 / 3)                               # 3 + 2 bits over 3 bytes
+    assert (d["best_start"], d["best_end"]) == (3, 5)                          # 'cd': 1 + 1 bits, the lowest
+    assert d["best_nll"] == pytest.approx(math.log(2)) and d["best_bpb"] == pytest.approx(1.0)
     import zlib
     zb = len(zlib.compress(text.encode(), 6))
     assert d["zlib_bytes"] == zb and d["zlib_ratio"] == pytest.approx((nll / 5) / zb)
@@ -196,7 +198,7 @@ def test_doc_stats_hand_case():
 def test_empty_document_has_no_perplexity():
     d = doc_stats("", np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
                   min_k=0.2, window_tokens=4)
-    assert d["n_tokens"] == 0 and math.isnan(d["ppl"]) and d["worst_start"] is None
+    assert d["n_tokens"] == 0 and math.isnan(d["ppl"]) and d["worst_start"] is None and d["best_start"] is None
 
 
 # ---- the driver: cache, Parquet, aggregates ---------------------------------------------------------------

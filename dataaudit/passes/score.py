@@ -50,7 +50,13 @@ SCORE_COLUMNS = [  # what the cache stores per document hash (everything but doc
     pa.field("worst_end", pa.int64()),       # char offset where it ends (exclusive)
     pa.field("worst_nll", pa.float64()),     # mean nats per token over that span
     pa.field("worst_bpb", pa.float64()),     # bits per byte over that span
+    pa.field("best_start", pa.int64()),      # char offset where the lowest-loss span starts (a repeat, a run)
+    pa.field("best_end", pa.int64()),        # char offset where it ends (exclusive)
+    pa.field("best_nll", pa.float64()),      # mean nats per token over that span
+    pa.field("best_bpb", pa.float64()),      # bits per byte over that span
 ]
+#: bump when SCORE_COLUMNS change: it is part of the score-cache key, so older cache shards are not read
+SCORE_FORMAT = 2
 SCORE_SCHEMA = pa.schema([pa.field("doc_id", pa.string()), pa.field("split", pa.string())] + SCORE_COLUMNS)
 _CACHE_SCHEMA = pa.schema(SCORE_COLUMNS)
 
@@ -63,7 +69,7 @@ class ScoreConfig:
     stride: int | None = None  # new tokens scored per window after the first; None = max_length (non-overlapping, as lm-eval's rolling loglikelihood)
     bos: Literal["auto", "always", "never"] = "auto"  # prefix BOS (or EOS) so the first token is scored too; never = first token is context only
     min_k: float = 0.2  # Min-K% fraction; 20% is Shi et al. (2023)'s default
-    window_tokens: int = 64  # span of the worst window: long enough to read, short enough to locate
+    window_tokens: int = 64  # span of the worst and best windows: long enough to read, short enough to locate
     batch_tokens: int | None = None  # padded tokens per forward pass; None = 16,384 on CPU, 131,072 on GPU
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto = bf16 autocast on CUDA, fp32 elsewhere
     chunk_docs: int = 2048  # documents sorted and batched together: bounds memory, keeps padding low
@@ -208,6 +214,8 @@ def doc_stats(text: str, lp: np.ndarray, starts: np.ndarray | None, ends: np.nda
     (4.1589, 4, 4, 1.5)
     >>> round(d["min_k"], 4), d["worst_start"], d["worst_end"]     # lowest 25% = one token; span 'bc'
     (-1.3863, 1, 3)
+    >>> d["best_start"], d["best_end"], d["best_bpb"]                 # the first span of the lowest loss: 'ab'
+    (0, 2, 1.5)
     """
     data = text.encode("utf-8", errors="surrogatepass")
     n = int(lp.shape[0])
@@ -218,7 +226,8 @@ def doc_stats(text: str, lp: np.ndarray, starts: np.ndarray | None, ends: np.nda
                          "bits_per_byte": nll / (len(data) * LN2) if data else math.nan,
                          "zlib_bytes": zb, "zlib_ratio": (nll / n) / zb if n else math.nan,
                          "min_k": math.nan, "worst_start": None, "worst_end": None,
-                         "worst_nll": math.nan, "worst_bpb": math.nan}
+                         "worst_nll": math.nan, "worst_bpb": math.nan,
+                         "best_start": None, "best_end": None, "best_nll": math.nan, "best_bpb": math.nan}
     if not n:
         return d
     kc = max(1, int(n * min_k))  # Shi et al.: int(len * ratio); at least one token
@@ -226,13 +235,15 @@ def doc_stats(text: str, lp: np.ndarray, starts: np.ndarray | None, ends: np.nda
     w = min(window_tokens, n)
     c = np.concatenate([[0.0], np.cumsum(-lp)])
     sums = c[w:] - c[:-w]
-    j = int(np.argmax(sums))
-    d["worst_nll"] = float(sums[j] / w)
-    if starts is not None and ends is not None and len(starts) == n:
-        cs, ce = int(starts[j]), int(ends[j + w - 1])
-        d["worst_start"], d["worst_end"] = cs, ce
-        nb = len(text[cs:ce].encode("utf-8", errors="surrogatepass"))
-        d["worst_bpb"] = float(sums[j] / (nb * LN2)) if nb else math.nan
+    # the worst window shows where a document is strange; the best one where it is too predictable (a run,
+    # a repeat inside otherwise normal text), the other side of the same two-sided reading
+    for name, j in (("worst", int(np.argmax(sums))), ("best", int(np.argmin(sums)))):
+        d[f"{name}_nll"] = float(sums[j] / w)
+        if starts is not None and ends is not None and len(starts) == n:
+            cs, ce = int(starts[j]), int(ends[j + w - 1])
+            d[f"{name}_start"], d[f"{name}_end"] = cs, ce
+            nb = len(text[cs:ce].encode("utf-8", errors="surrogatepass"))
+            d[f"{name}_bpb"] = float(sums[j] / (nb * LN2)) if nb else math.nan
     return d
 
 
@@ -280,7 +291,7 @@ def resolve_settings(model, cfg: ScoreConfig) -> dict[str, Any]:
                               f"use bos='auto' or 'never'")
     return {"max_length": int(max_length), "stride": int(stride), "bos": cfg.bos, "bos_token_id": bos,
             "min_k": cfg.min_k, "window_tokens": cfg.window_tokens,
-            "precision": resolved_precision(model, cfg.precision)}
+            "precision": resolved_precision(model, cfg.precision), "score_format": SCORE_FORMAT}
 
 
 # ---- the score cache --------------------------------------------------------------------------------------
@@ -408,6 +419,7 @@ class ScoreRun:
     seconds: float = 0.0       # wall time of the scoring loop (fitting excluded)
     tokens_scored: int = 0     # tokens the model scored in this run (cache hits excluded)
     top: list[dict[str, Any]] = field(default_factory=list)    # highest bits-per-byte documents, with excerpts
+    bottom: list[dict[str, Any]] = field(default_factory=list)  # lowest bits-per-byte documents (repeats, runs)
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -433,10 +445,18 @@ class ScoreRun:
         for t in self.top[:20]:
             ex = t["excerpt"].replace("|", "\\|").replace("\n", " ")
             top.append(f"| {t['doc_id']} | {_fmt(t['bits_per_byte'])} | {_fmt(t['worst_bpb'])} | `{ex}` |")
-        return PassResult(name="score", summary=s, findings={"highest_bits_per_byte": self.top},
+        bottom = ["Read bits per byte on both sides: far below the corpus's typical value is text that repeats "
+                  "itself (runs, repeated n-grams, boilerplate).", "",
+                  "| doc_id | bits/byte | lowest-loss span bits/byte | lowest-loss span |", "|---|---|---|---|"]
+        for t in self.bottom[:20]:
+            ex = t["excerpt"].replace("|", "\\|").replace("\n", " ")
+            bottom.append(f"| {t['doc_id']} | {_fmt(t['bits_per_byte'])} | {_fmt(t['best_bpb'])} | `{ex}` |")
+        return PassResult(name="score", summary=s,
+                          findings={"highest_bits_per_byte": self.top, "lowest_bits_per_byte": self.bottom},
                           files={"per-document scores": scores_file},
                           sections={"Reference-model scores": "\n".join(lines),
-                                    "Highest bits per byte": "\n".join(top)},
+                                    "Highest bits per byte": "\n".join(top),
+                                    "Lowest bits per byte": "\n".join(bottom)},
                           warnings=[], config={"model": m, "settings": self.meta["settings"]})
 
 
@@ -495,7 +515,8 @@ def run_score(data: Any, *, model: Any = None, fit_on: Any = None, config: Score
         if use_cache else None
     run = ScoreRun(table=pa.table({}), meta={}, notes=notes)
     out_batches: list[pa.RecordBatch] = []
-    top: list[tuple[float, int, dict[str, Any]]] = []
+    top: list[tuple[float, int, dict[str, Any]]] = []      # min-heaps of the top_n highest / lowest
+    bottom: list[tuple[float, int, dict[str, Any]]] = []   # bits per byte (bottom keyed by minus bpb)
     docs_done = 0
     t0 = time.perf_counter()
 
@@ -535,14 +556,16 @@ def run_score(data: Any, *, model: Any = None, fit_on: Any = None, config: Score
             recs.append({"doc_id": ids[j], "split": splits[j], **r})
             b = r["bits_per_byte"]
             if b is not None and math.isfinite(b):
-                s0, s1 = r["worst_start"], r["worst_end"]
-                item = (b, docs_done + j, {"doc_id": ids[j], "split": splits[j], "bits_per_byte": b,
-                                           "worst_bpb": r["worst_bpb"], "worst_start": s0, "worst_end": s1,
-                                           "excerpt": texts[j][s0:s1][:300] if s0 is not None else texts[j][:300]})
-                if len(top) < top_n:
-                    heapq.heappush(top, item)
-                elif item[:2] > top[0][:2]:
-                    heapq.heapreplace(top, item)
+                for heap, side, sign in ((top, "worst", 1.0), (bottom, "best", -1.0)):
+                    s0, s1 = r[f"{side}_start"], r[f"{side}_end"]
+                    item = (sign * b, sign * (docs_done + j), {
+                        "doc_id": ids[j], "split": splits[j], "bits_per_byte": b, f"{side}_bpb": r[f"{side}_bpb"],
+                        f"{side}_start": s0, f"{side}_end": s1,
+                        "excerpt": texts[j][s0:s1][:300] if s0 is not None else texts[j][:300]})
+                    if len(heap) < top_n:
+                        heapq.heappush(heap, item)
+                    elif item[:2] > heap[0][:2]:
+                        heapq.heapreplace(heap, item)
         docs_done += len(texts)
         out_batches.append(pa.RecordBatch.from_pylist(recs, schema=SCORE_SCHEMA))
         if progress is not None:
@@ -556,6 +579,7 @@ def run_score(data: Any, *, model: Any = None, fit_on: Any = None, config: Score
     table = pa.Table.from_batches(out_batches, schema=SCORE_SCHEMA)
     run.table = table.replace_schema_metadata({META_KEY: json.dumps(run.meta, sort_keys=True).encode()})
     run.top = [t[2] for t in sorted(top, key=lambda t: (-t[0], t[1]))]
+    run.bottom = [t[2] for t in sorted(bottom, key=lambda t: (-t[0], -t[1]))]
     if out_dir is not None:
         from ..io.atomic import write_parquet_atomic
 
@@ -628,6 +652,6 @@ def aggregate(table: pa.Table) -> dict[str, Any]:
 def check_comparable(a: dict[str, Any], b: dict[str, Any], metric: str = "ppl") -> None:
     """Refuse to compare perplexities (or token-level scores) of tables scored with different tokenizers."""
     ta, tb = a["model"]["tokenizer"], b["model"]["tokenizer"]
-    if metric in ("ppl", "nll_sum", "min_k", "worst_nll", "zlib_ratio") and ta != tb:
+    if metric in ("ppl", "nll_sum", "min_k", "worst_nll", "best_nll", "zlib_ratio") and ta != tb:
         raise ConfigError(f"cannot compare {metric} across tokenizers ({ta!r} vs {tb!r}): a token is not the same "
                           f"unit in both. Compare bits_per_byte instead, which is tokenizer-independent")
