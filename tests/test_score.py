@@ -327,3 +327,31 @@ def test_dropping_the_padding_mask_changes_nothing(gpt2):
         gpt2._mask = False
     for a, b in zip(fast, masked):
         assert a["nll_sum"] == pytest.approx(b["nll_sum"], rel=1e-5, abs=1e-6)
+
+
+def test_top_and_bottom_lists_keep_the_earlier_of_equal_documents(tmp_path):
+    from dataaudit.model.bytelm import ByteLMConfig, fit_default_model
+    from dataaudit.passes.score import run_score
+
+    cfg = ByteLMConfig(orders=3, buckets=1024, d_embed=8, d_hidden=16, max_length=64, steps=5, batch_size=4,
+                       seq_len=32, sample_bytes=5_000, min_steps=1)
+    docs = ["the same words again"] * 6 + ["zq xv jk wp"] * 6
+    m = fit_default_model(docs, config=cfg, cache_dir=tmp_path, device="cpu")
+    run = run_score(docs, model=m, use_cache=False, top_n=3)
+    assert len(run.top) == 3 and len({t["bits_per_byte"] for t in run.top}) == 1   # copies: equal scores
+    ids = [t["doc_id"] for t in run.top]
+    rows = run.table.to_pylist()
+    hi = max(r["bits_per_byte"] for r in rows)
+    want = [r["doc_id"] for r in rows if r["bits_per_byte"] == hi][:3]
+    assert ids == want                                          # the first three copies, in order
+    lo = min(r["bits_per_byte"] for r in rows)
+    assert [t["doc_id"] for t in run.bottom] == [r["doc_id"] for r in rows if r["bits_per_byte"] == lo][:3]
+
+
+def test_a_tiny_corpus_with_short_windows_fits():
+    from dataaudit.model.bytelm import ByteLMConfig, train
+
+    cfg = ByteLMConfig(orders=4, buckets=4096, d_embed=8, d_hidden=32, max_length=64, steps=3, batch_size=8,
+                       seq_len=32, min_steps=1, warmup=1)
+    _net, info = train([(1, b"hi")], cfg)      # 3 bytes of stream, repeat spans up to 63: tiled to fit
+    assert info["steps_done"] == 3

@@ -465,8 +465,8 @@ def train(sample: list[tuple[int, bytes]], cfg: ByteLMConfig, *, device="cpu",
     stream = np.concatenate([np.concatenate([[BOS], np.frombuffer(d, dtype=np.uint8)]) for _, d in sample]
                             ).astype(np.int64)
     need = cfg.seq_len + 1
-    if len(stream) < need:   # a tiny corpus: tile it so that one window fits
-        stream = np.tile(stream, need // len(stream) + 1)
+    if len(stream) < max(need, 64):   # a tiny corpus: tile it so that a window and a repeat span fit
+        stream = np.tile(stream, max(need, 64) // len(stream) + 1)
     data = torch.from_numpy(stream)
     n_steps = planned_steps(cfg, len(stream))
     torch.manual_seed(cfg.seed)

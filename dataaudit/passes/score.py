@@ -558,7 +558,7 @@ def run_score(data: Any, *, model: Any = None, fit_on: Any = None, config: Score
             if b is not None and math.isfinite(b):
                 for heap, side, sign in ((top, "worst", 1.0), (bottom, "best", -1.0)):
                     s0, s1 = r[f"{side}_start"], r[f"{side}_end"]
-                    item = (sign * b, sign * (docs_done + j), {
+                    item = (sign * b, -(docs_done + j), {   # ties: the earlier document stays
                         "doc_id": ids[j], "split": splits[j], "bits_per_byte": b, f"{side}_bpb": r[f"{side}_bpb"],
                         f"{side}_start": s0, f"{side}_end": s1,
                         "excerpt": texts[j][s0:s1][:300] if s0 is not None else texts[j][:300]})
@@ -578,7 +578,7 @@ def run_score(data: Any, *, model: Any = None, fit_on: Any = None, config: Score
                 "fit": getattr(m, "fit_info", None)}
     table = pa.Table.from_batches(out_batches, schema=SCORE_SCHEMA)
     run.table = table.replace_schema_metadata({META_KEY: json.dumps(run.meta, sort_keys=True).encode()})
-    run.top = [t[2] for t in sorted(top, key=lambda t: (-t[0], t[1]))]
+    run.top = [t[2] for t in sorted(top, key=lambda t: (-t[0], -t[1]))]
     run.bottom = [t[2] for t in sorted(bottom, key=lambda t: (-t[0], -t[1]))]
     if out_dir is not None:
         from ..io.atomic import write_parquet_atomic
