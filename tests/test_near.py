@@ -214,3 +214,21 @@ def test_empty_and_all_empty_splits(tmp_path):
     res = run_near({"train": source([], "train"), "val": source(["", "  "], "val")}, NearConfig(), tmp_path)
     assert res.summary["candidates"] == 0 and res.summary["documents_without_shingles"] == 2
     assert pq.read_table(tmp_path / "near_pairs.parquet").num_rows == 0
+
+
+def test_set_store_reads_back_spilled_sets_by_global_index(tmp_path):
+    from dataaudit.passes.near import _SetStore
+
+    needed = np.array([3, 7, 8, 20], dtype=np.int64)
+    sets = [np.array([1, 5, 9], np.uint64), np.array([], np.uint64), np.array([2**63 + 1], np.uint64),
+            np.array([4, 6], np.uint64)]
+    with open(tmp_path / "sets.u64", "wb") as f:
+        for s in sets:
+            f.write(s.tobytes())
+    store = _SetStore(tmp_path / "sets.u64", needed, np.array([len(s) for s in sets]))
+    for g, s in zip(needed.tolist(), sets):
+        got = store[g]
+        assert got.dtype == np.uint64 and np.array_equal(got, s)
+    for missing in (0, 4, 21):
+        with pytest.raises(KeyError):
+            store[missing]

@@ -9,7 +9,9 @@ Phases (each streams the sources, so memory is bounded by the batch size plus sm
    mode (``cross``: pairs of different splits, i.e. val x train, test x train, val x test; ``within``: pairs
    inside one split; ``both``);
 3. *verify*: the documents that appear in a candidate pair are read again and their exact shingle sets
-   (64-bit hashes) computed; every candidate gets its exact Jaccard and containment both ways. Candidates
+   (64-bit hashes) computed and spilled to disk (read back through a memory map, pairs in chunks, so memory
+   holds the chunks in flight, not every candidate's set); every candidate gets its exact Jaccard and
+   containment both ways. Candidates
    below the threshold are dropped *and counted*: that count over all candidates is the measured
    false-positive rate of the LSH step at these parameters;
 4. *clusters*: union-find over the verified pairs; a cluster's id is the rank of its first member in input
@@ -296,12 +298,33 @@ def _candidates(docs: _Docs, cfg: NearConfig, spill: Path, bands: int, stats: ls
     return pairs
 
 
+class _SetStore:
+    """The exact shingle sets of the ``needed`` documents (sorted global indices), spilled to one file in that
+    order and read back through a memory map: verification holds only the sets of the pairs in flight, so
+    memory does not grow with the number of candidate documents."""
+
+    def __init__(self, path: Path, needed: np.ndarray, sizes: np.ndarray) -> None:
+        self.needed = needed
+        self.sizes = sizes
+        self.off = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        self.mm = np.memmap(path, dtype=np.uint64, mode="r") if self.off[-1] else np.zeros(0, np.uint64)
+
+    def __getitem__(self, g: int) -> np.ndarray:
+        k = int(np.searchsorted(self.needed, g))
+        if k >= len(self.needed) or self.needed[k] != g:
+            raise KeyError(g)
+        return np.array(self.mm[self.off[k]:self.off[k + 1]])   # a copy: it may be pickled to a worker
+
+
 def _exact_sets(sources: Sources, needed: np.ndarray, runner: _Runner, n_docs: int,
-                progress) -> dict[int, np.ndarray]:
-    """Shingle sets of the documents in ``needed`` (global indices), read by streaming the sources again."""
-    sets: dict[int, np.ndarray] = {}
+                progress, spill: Path) -> _SetStore:
+    """Shingle sets of the documents in ``needed`` (global indices), read by streaming the sources again and
+    written to ``spill/sets.u64`` in ``needed`` order."""
+    sizes = np.zeros(len(needed), dtype=np.int64)
+    done = 0
     base = 0
     order: deque = deque()
+    path = spill / "sets.u64"
 
     def tasks():
         nonlocal base
@@ -314,19 +337,22 @@ def _exact_sets(sources: Sources, needed: np.ndarray, runner: _Runner, n_docs: i
                 if len(sel):
                     order.append(sel)
                     yield text.take(pa.array(sel - (base - n)))
-    for result in runner.map(_sets_task, tasks()):
-        sel = order.popleft()
-        for g, s in zip(sel.tolist(), result):
-            sets[g] = s
-        if progress:
-            progress("near: verify (re-read)", len(sel))
-    if base != n_docs:
+    with open(path, "wb") as f:
+        for result in runner.map(_sets_task, tasks()):
+            sel = order.popleft()            # results come back in task order, so in ``needed`` order
+            for s in result:
+                f.write(np.ascontiguousarray(s, dtype=np.uint64).tobytes())
+                sizes[done] = len(s)
+                done += 1
+            if progress:
+                progress("near: verify (re-read)", len(sel))
+    if base != n_docs or done != len(needed):
         raise InputError(f"the sources gave {base} documents on the second read but {n_docs} on the first; "
                          "near-duplicate verification needs inputs that do not change during the run")
-    return sets
+    return _SetStore(path, needed, sizes)
 
 
-def _verify(pairs_a: np.ndarray, pairs_b: np.ndarray, sets: dict[int, np.ndarray], runner: _Runner,
+def _verify(pairs_a: np.ndarray, pairs_b: np.ndarray, sets: _SetStore, runner: _Runner,
             chunk: int = 2000) -> np.ndarray:
     def tasks():
         for c in range(0, len(pairs_a), chunk):
@@ -399,12 +425,17 @@ def run_near(sources: Sources, config: NearConfig, out_dir: Path, *, normalize: 
         a, b = lsh.unpack_pairs(packed)
         est = _estimates(spill, n_docs, config.num_perm, a, b)
         needed = np.unique(np.concatenate((a, b))) if len(a) else np.zeros(0, np.int64)
-        sets = _exact_sets(sources, needed, runner, n_docs, progress) if len(needed) else {}
-        inter = _verify(a, b, sets, runner)
+        if len(needed):
+            sets = _exact_sets(sources, needed, runner, n_docs, progress, spill)
+            inter = _verify(a, b, sets, runner)
+            size = sets.sizes
+            del sets                          # close the memory map before the spill directory goes
+        else:
+            inter = np.zeros(0, np.int64)
+            size = np.zeros(0, np.int64)
     finally:
         runner.close()
         shutil.rmtree(spill, ignore_errors=True)
-    size = np.array([len(sets[int(x)]) for x in needed], dtype=np.int64)
     size_a = size[np.searchsorted(needed, a)] if len(a) else np.zeros(0, np.int64)
     size_b = size[np.searchsorted(needed, b)] if len(a) else np.zeros(0, np.int64)
     union = size_a + size_b - inter
