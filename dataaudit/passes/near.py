@@ -11,9 +11,8 @@ Phases (each streams the sources, so memory is bounded by the batch size plus sm
 3. *verify*: the documents that appear in a candidate pair are read again and their exact shingle sets
    (64-bit hashes) computed and spilled to disk (read back through a memory map, pairs in chunks, so memory
    holds the chunks in flight, not every candidate's set); every candidate gets its exact Jaccard and
-   containment both ways. Candidates
-   below the threshold are dropped *and counted*: that count over all candidates is the measured
-   false-positive rate of the LSH step at these parameters;
+   containment both ways. Candidates below the threshold are dropped *and counted*: that count over all
+   candidates is the measured false-positive rate of the LSH step at these parameters;
 4. *clusters*: union-find over the verified pairs; a cluster's id is the rank of its first member in input
    order, so ids are stable across runs, worker counts and batch sizes.
 
