@@ -257,7 +257,7 @@ def test_count_limit_stops_as_soon_as_it_is_passed(tmp_path):
 
 def test_zero_allows_no_skipped_record(tmp_path):
     p = _mixed(tmp_path / "train.jsonl", good=1000, bad=1)
-    with pytest.raises(InputError, match="1 of 1001 records"):
+    with pytest.raises(InputError, match=r"1 record was invalid and skipped \(the last at .*line 1001\)"):
         _read(p, on_bad_record="skip", max_bad_records=0)
 
 
@@ -333,3 +333,18 @@ def test_every_fault_is_one_line_naming_the_file(tmp_path):
         with pytest.raises(DataAuditError) as e:
             _read(p, **kw)
         assert "\n" not in str(e.value) and str(p) in str(e.value)
+
+
+def test_undecodable_binary_text_is_counted_once(tmp_path):
+    pq.write_table(pa.table({"text": pa.array([b"ok", b"caf\xe9", b"fine"], pa.binary())}), tmp_path / "b.parquet")
+    log = BadRecordLog()
+    assert len(_read(tmp_path / "b.parquet", on_bad_record="skip", max_bad_records=5, bad_log=log)) == 2
+    assert log.count == 1
+
+
+def test_row_with_null_text_and_null_id_is_not_lost_silently(tmp_path):
+    pq.write_table(pa.table({"id": ["a", None, "c"], "text": ["x", None, "z"]}), tmp_path / "t.parquet")
+    log = BadRecordLog()
+    assert len(_read(tmp_path / "t.parquet", id_column="id", on_bad_record="skip", max_bad_records=5,
+                     bad_log=log)) == 2
+    assert log.count == 1 and log.examples[0].row == 1

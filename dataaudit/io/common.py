@@ -20,21 +20,59 @@ OnBadRecord = Literal["fail", "skip"]
 
 @dataclass(kw_only=True)
 class ReadOptions:
-    """How to turn one source into documents."""
+    """How to turn one source into documents (built by ``read_documents`` from a ``ReadConfig``), and the
+    counts of one ``read_documents`` call, against which ``max_bad_records`` is checked."""
 
+    name: str = "<source>"              # the source as the user gave it: named by limit and empty-input errors
     split: str = "data"                 # label stamped on every document of this source
     text_column: str | None = None      # None: first of TEXT_COLUMN_CANDIDATES present
     id_column: str | None = None        # None: doc_id is "<source>:<row>"
     batch_size: int = 4096              # documents per record batch: memory is bounded by this
     on_bad_record: OnBadRecord = "fail"  # fail: stop at the first bad record; skip: count, locate, go on
+    max_bad_records: int | float = 0.01  # with skip: a count (int) or a share of records read (float < 1)
     bad_log: BadRecordLog = field(default_factory=BadRecordLog)
     progress: Callable[[int, int], None] | None = None  # called with (docs, text bytes) per batch
+    good: int = 0                       # documents emitted by this call
+    bad: int = 0                        # bad records skipped by this call (bad_log may be shared across calls)
 
     def __post_init__(self) -> None:
         if self.on_bad_record not in ("fail", "skip"):
             raise ConfigError(f"--on-bad-record must be 'fail' or 'skip', not {self.on_bad_record!r}")
         if self.batch_size < 1:
-            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+            raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
+
+
+def plural(n: int, noun: str) -> str:
+    """``plural(1, "bad record")`` -> ``"1 bad record"``; ``plural(2, "bad record")`` -> ``"2 bad records"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _past_limit(opts: ReadOptions) -> bool:
+    m = opts.max_bad_records
+    if isinstance(m, float):
+        return opts.bad / (opts.good + opts.bad) > m
+    return opts.bad > m
+
+
+def _limit_error(opts: ReadOptions, where: str | None = None) -> InputError:
+    past = f"past --max-bad-records {opts.max_bad_records}; fix the file, or raise --max-bad-records"
+    if where is not None:  # stopped early, on a count: the total is not known yet
+        was = "was" if opts.bad == 1 else "were"
+        return InputError(f"{opts.name}: {plural(opts.bad, 'record')} {was} invalid and skipped (the last at "
+                          f"{where}), {past}")
+    total = opts.good + opts.bad
+    return InputError(f"{opts.name}: {opts.bad} of {plural(total, 'record')} ({100.0 * opts.bad / total:.1f}%) "
+                      f"were invalid and skipped, {past}")
+
+
+def finish(opts: ReadOptions) -> None:
+    """End of one source's stream: enforce --max-bad-records (a count or a share) and refuse empty input."""
+    if opts.bad and _past_limit(opts):
+        raise _limit_error(opts)
+    if opts.good == 0:
+        skipped = f" ({plural(opts.bad, 'bad record')} skipped)" if opts.bad else ""
+        raise InputError(f"no documents read from {opts.name}{skipped}. Check the path, --input-format and "
+                         f"--text-column")
 
 
 def pick_text_column(columns: Sequence[str], opts: ReadOptions, source: str) -> str:
@@ -66,12 +104,16 @@ def bad_record(opts: ReadOptions, *, source: str, reason: str, row: int | None =
         raise BadRecordError(f"{where}: {reason}. Fix the record, or pass --on-bad-record skip to count "
                              f"and skip bad records", source=source, row=row, line=line, reason=reason)
     opts.bad_log.add(BadRecord(source=source, row=row, line=line, reason=reason))
+    opts.bad += 1
+    if not isinstance(opts.max_bad_records, float) and _past_limit(opts):
+        raise _limit_error(opts, where)  # a count needs no total: stop now, not at the end
 
 
 def make_batch(texts: pa.Array, rows: pa.Array, source: str, opts: ReadOptions,
                ids: pa.Array | None = None) -> pa.RecordBatch:
     """Assemble one DOC_SCHEMA batch from a (valid, non-null) text array and its 0-based source rows."""
     n = len(texts)
+    opts.good += n
     if ids is None:
         ids = pc.binary_join_element_wise(pa.array([source] * n, pa.string()),
                                           pc.cast(rows, pa.string()), ":") if n else pa.array([], pa.string())
@@ -91,6 +133,7 @@ def clean_text_array(texts: pa.Array, rows: pa.Array, source: str, opts: ReadOpt
     """Check one column chunk of text (type, nulls, UTF-8), report bad rows, return the good ones as a batch."""
     if pa.types.is_null(texts.type):
         texts = pa.nulls(len(texts), pa.string())
+    was_null = pc.is_null(texts)  # rows that fail UTF-8 decoding become null too, but are reported once
     if pa.types.is_binary(texts.type) or pa.types.is_large_binary(texts.type):
         texts = _decode_binary(texts, rows, source, opts)
     elif not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
@@ -110,7 +153,7 @@ def clean_text_array(texts: pa.Array, rows: pa.Array, source: str, opts: ReadOpt
     if texts.null_count:
         mask = pc.is_valid(texts)
         for i in pc.indices_nonzero(pc.invert(mask)).to_pylist():
-            if ids is None or ids[i].is_valid:
+            if was_null[i].as_py():  # (null ids and bad UTF-8 were reported above)
                 bad_record(opts, source=source, row=rows[i].as_py(), reason="text is null")
         texts, rows = texts.filter(mask), rows.filter(mask)
         ids = ids.filter(mask) if ids is not None else None
