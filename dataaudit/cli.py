@@ -13,7 +13,7 @@ import importlib
 import sys
 from typing import Sequence
 
-from .errors import DataAuditError
+from .errors import ConfigError, DataAuditError
 
 COMMANDS = ("split", "score", "spikes")
 
@@ -39,30 +39,54 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def add_input_args(p: argparse.ArgumentParser, *, what: str) -> None:
-    """How documents are read: options every data-reading command shares."""
-    from .io.readers import FORMATS
-
-    p.add_argument("--input-format", dest="fmt", choices=FORMATS,
-                   help=f"format of {what} (default: detected from the path)")
-    p.add_argument("--text-column", metavar="NAME", help="text column (default: text, content, ...)")
-    p.add_argument("--id-column", metavar="NAME", help="id column (default: <source>:<row>)")
-    p.add_argument("--on-bad-record", choices=("fail", "skip"), default="fail",
-                   help="stop at an invalid record (fail) or count, locate and skip it (skip)")
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser | None:
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    return sub.choices.get(name) if sub is not None else None
 
 
-def add_output_args(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
-    """Options every report-writing command shares."""
-    p.add_argument("--out", required=out_required, metavar="DIR",
-                   help="report directory (report.json, report.md, findings Parquet)")
-    p.add_argument("--format", choices=("text", "json"), default="text",
-                   help="what to print on stdout: a short summary (text) or the whole report.json (json)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines on stderr")
+def _config_file(argv: list[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--config="):
+            return a.split("=", 1)[1]
+    return None
 
+
+def apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """The ``--config FILE`` layer: the file's values become the command's defaults (defaults < file < flags)."""
+    from .config import load_config_file
+
+    path = _config_file(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if path is None or command is None:
+        return
+    sub = _subparser(parser, command)
+    if sub is None:
+        return
+    values = load_config_file(path)
+    by_dest = {a.dest: a for a in sub._actions if a.option_strings or a.dest == "data"}
+    by_flag = {o.lstrip("-").replace("-", "_"): a for a in sub._actions for o in a.option_strings}
+    known = {}
+    for k, v in values.items():
+        action = by_flag.get(k) or by_dest.get(k)
+        if action is None or action.dest in ("help", "config"):
+            flags = sorted(o.lstrip("-") for a in sub._actions for o in a.option_strings
+                           if o.startswith("--") and a.dest not in ("help", "config"))
+            raise ConfigError(f"--config {path}: {k!r} is not a flag of dataaudit {command}; use one of {flags}")
+        known[action.dest] = v
+        action.required = False
+    sub.set_defaults(**known)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        apply_config_file(parser, argv)
+    except DataAuditError as e:
+        print(f"dataaudit: error: {e}", file=sys.stderr)
+        return 2
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2)
@@ -83,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the last line of defence: a crash is exit 2, never 1
         print(f"dataaudit: internal error: {type(e).__name__}: {e} "
               f"(please report this with the command you ran)", file=sys.stderr)
-        if "--debug" in (argv or sys.argv):
+        if "--debug" in argv:
             raise
         return 2
 

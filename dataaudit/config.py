@@ -92,3 +92,54 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
     walk(data, "")
     return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobConfig:
+    """What every job shares: how much it lists, where its parallel parts run."""
+
+    top: int = 20                       # findings listed in report.json / report.md (the tables hold all)
+    workers: int = 1                    # processes for the parallel parts of the passes; 0: one per CPU core
+    engine: str = "local"               # what runs them: local (processes and threads here)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.top, bool) or not isinstance(self.top, int) or self.top < 0:
+            raise ConfigError(f"--top {self.top!r}: give a number of findings >= 0 (e.g. --top 20)")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise ConfigError(f"--workers {self.workers!r}: give 0 (one per CPU core) or a positive integer")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v.to_dict() if hasattr(v, "to_dict") else (v if _plain(v) else repr(v))
+        return out
+
+
+def _plain(v: Any) -> bool:
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(_plain(x) for x in v)
+    if isinstance(v, dict):
+        return all(_plain(x) for x in v.values())
+    return False
+
+
+def check_bad_limit(bad: int, good: int, limit: int | float, *, what: str = "records", where: str = "") -> None:
+    """Raise ``InputError`` when ``bad`` skipped records pass ``limit`` (a count, or a share of bad + good).
+
+    >>> check_bad_limit(1, 999, 0.01)
+    >>> check_bad_limit(5, 5, 3, where="x.jsonl")
+    Traceback (most recent call last):
+    ...
+    dataaudit.errors.InputError: x.jsonl: 5 of 10 records (50.0%) were invalid and skipped, past --max-bad-records 3; fix the input, or raise --max-bad-records
+    """
+    from .errors import InputError
+
+    total = bad + good
+    over = bad > limit if isinstance(limit, int) else (total > 0 and bad / total > limit)
+    if bad and over:
+        share = bad / total if total else 1.0
+        raise InputError(f"{where + ': ' if where else ''}{bad} of {total} {what} ({share:.1%}) were invalid and "
+                         f"skipped, past --max-bad-records {limit}; fix the input, or raise --max-bad-records")

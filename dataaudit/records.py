@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import platform
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 
@@ -76,8 +78,8 @@ class Report:
     """What every command produces; rendered to report.json and report.md by ``dataaudit.report``.
 
     ``summary`` holds counts and headline numbers, ``findings`` the top findings (lists of dicts),
-    ``files`` the findings tables written beside the report (name -> relative path), ``sections`` the
-    Markdown body (title -> text) that the command's own code writes for a person to read.
+    ``files`` the findings tables written beside the report (name -> relative path). Prose is not stored
+    here: ``dataaudit.report`` renders it from these fields, the same way for Markdown and HTML.
     """
 
     kind: str                                   # "split", "score", "spikes", "report"
@@ -87,15 +89,22 @@ class Report:
     files: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     phases: list[dict[str, Any]] = field(default_factory=list)   # named, timed phases
-    sections: dict[str, str] = field(default_factory=dict)
     bad_records: dict[str, Any] = field(default_factory=lambda: {"count": 0, "examples": []})
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     schema_version: int = REPORT_SCHEMA_VERSION
     versions: dict[str, str] = field(default_factory=versions)
 
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time a named phase into ``phases`` (as text-dedup's ``main()`` names and times its steps)."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases.append({"name": name, "seconds": round(time.perf_counter() - t0, 4)})
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d.pop("sections")
         return {"schema_version": d.pop("schema_version"), "kind": d.pop("kind"), **d}
 
 
@@ -104,14 +113,13 @@ class PassResult:
     """What one pass (exact, near, containment, score...) contributes to a report.
 
     ``apply_to`` merges it into a Report: summaries, findings and config are keyed by the pass's name,
-    files/sections/warnings accumulate, so a command runs its passes in turn into one report.
+    files/warnings accumulate, so a command runs its passes in turn into one report.
     """
 
     name: str
     summary: dict[str, Any] = field(default_factory=dict)     # counts, rates: JSON-able scalars/dicts
     findings: dict[str, Any] = field(default_factory=dict)    # top findings: name -> list of dicts
     files: dict[str, str] = field(default_factory=dict)       # findings table name -> path relative to out dir
-    sections: dict[str, str] = field(default_factory=dict)    # Markdown title -> body
     warnings: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)      # this pass's resolved settings
 
@@ -123,5 +131,4 @@ class PassResult:
         if self.config:
             report.config[self.name] = self.config
         report.files.update(self.files)
-        report.sections.update(self.sections)
         report.warnings.extend(self.warnings)

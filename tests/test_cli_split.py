@@ -62,8 +62,8 @@ def test_fail_on_duplicate_level(corpus, tmp_path, capsys):
     ("null_text.jsonl", "null_text.jsonl line 2: text field 'text' is null"),
     ("nonstring_text.jsonl", "line 2: text field 'text' is a int, not a string"),
     ("bad_utf8.jsonl", "bad_utf8.jsonl line 2: line is not valid UTF-8"),
-    ("empty.jsonl", "split 'val' is empty"),
-    ("truncated.parquet", "truncated.parquet: not a readable Parquet file"),
+    ("empty.jsonl", "no documents read from"),
+    ("truncated.parquet", "truncated.parquet: truncated Parquet file"),
     ("notes.xyz", "cannot tell the format"),
     ("no_text_column.parquet", "available: ['id', 'html']. Pass --text-column"),
     ("missing.jsonl", "missing.jsonl: no such file or directory"),
@@ -79,8 +79,13 @@ def test_bad_input_one_line_exit_2_nothing_written(corpus, broken, tmp_path, cap
 
 
 def test_skip_bad_records_counts_them(corpus, broken, tmp_path, capsys):
+    code, out, err = _split(capsys, "--train", corpus / "train.jsonl", "--val", broken / "bad_json.jsonl",
+                            "--on-bad-record", "skip", "--format", "json", "--out", tmp_path / "r0")
+    # 1 of 4 records is past the default limit (1%): a broken file cannot pass as a clean audit
+    assert code == 2 and "past --max-bad-records 0.01" in err and not (tmp_path / "r0").exists()
     code, out, _ = _split(capsys, "--train", corpus / "train.jsonl", "--val", broken / "bad_json.jsonl",
-                          "--on-bad-record", "skip", "--format", "json", "--out", tmp_path / "r")
+                          "--on-bad-record", "skip", "--max-bad-records", "1", "--format", "json",
+                          "--out", tmp_path / "r")
     doc = json.loads(out)
     assert doc["bad_records"]["count"] == 1 and doc["bad_records"]["by_split"] == {"train": 0, "val": 1}
     assert doc["bad_records"]["examples"][0]["line"] == 3
@@ -109,7 +114,15 @@ def test_console_entry_points(corpus, tmp_path):
     r = subprocess.run([sys.executable, "-m", "dataaudit", "split", "--train", str(corpus / "train.jsonl"),
                         "--val", str(corpus / "val.jsonl"), "--out", str(tmp_path / "r")],
                        capture_output=True, text=True)
-    assert r.returncode == 1 and "7 exact leaks" in r.stdout and r.stderr == ""
+    assert r.returncode == 1 and "7 exact leaks" in r.stdout
+    # stderr is not a terminal: no bars, only one notice at the start and end of each phase
+    notes = r.stderr.splitlines()
+    assert notes and all(n.startswith("dataaudit: ") for n in notes)
+    assert "dataaudit: exact ..." in notes and any(n.startswith("dataaudit: exact done in ") for n in notes)
+    q = subprocess.run([sys.executable, "-m", "dataaudit", "split", "--train", str(corpus / "train.jsonl"),
+                        "--val", str(corpus / "val.jsonl"), "--out", str(tmp_path / "q"), "--quiet"],
+                       capture_output=True, text=True)
+    assert q.returncode == 1 and q.stderr == ""
 
 
 def test_all_passes_find_exactly_the_planted_leaks(corpus, tmp_path, capsys, expected):

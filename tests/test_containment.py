@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
 import pyarrow as pa
@@ -12,8 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dataaudit.errors import ConfigError
-from dataaudit.passes.overlap import (ContainmentConfig, add_containment_args, containment_config_from_args,
-                                      run_containment)
+from dataaudit.passes.containment import ContainmentConfig, run_containment
 from dataaudit.records import DOC_SCHEMA
 
 
@@ -102,12 +100,15 @@ def test_bad_settings(kw, match):
         ContainmentConfig(**kw)
 
 
-def test_cli_flags():
-    p = argparse.ArgumentParser()
-    add_containment_args(p)
-    cfg = containment_config_from_args(p.parse_args(["--containment-ngram", "8", "--containment-threshold", "0.3"]))
-    assert (cfg.ngram, cfg.threshold) == (8, 0.3)
-    assert containment_config_from_args(p.parse_args(["--no-containment"])) is None
+def test_cli_flags(tmp_path):
+    from dataaudit.cli import build_parser
+    from dataaudit.commands.split import config_from_args
+
+    p = build_parser()
+    base = ["split", "--train", "t", "--val", "v", "--out", str(tmp_path)]
+    cfg = config_from_args(p.parse_args(base + ["--containment-ngram", "8", "--containment-threshold", "0.3"]))
+    assert (cfg.containment.ngram, cfg.containment.threshold) == (8, 0.3)
+    assert config_from_args(p.parse_args(base + ["--no-containment"])).containment is None
 
 
 def test_empty_sides(tmp_path):

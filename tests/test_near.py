@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
 import pyarrow as pa
@@ -12,7 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dataaudit.errors import ConfigError
-from dataaudit.passes.near import NearConfig, add_near_args, near_config_from_args, run_near, union_find_clusters
+from dataaudit.engine import LocalEngine
+from dataaudit.passes.clusters import union_find_clusters
+from dataaudit.passes.near import NearConfig, run_near
+from dataaudit.records import Report
+from dataaudit.report.sections.split import near as near_sections
 from dataaudit.records import DOC_SCHEMA
 from dataaudit.shingle import jaccard, shingles
 
@@ -89,7 +92,11 @@ def test_planted_pairs_found_and_nothing_else(planted, tmp_path):
     assert s["candidates"] == s["verified_pairs"] + s["dropped_candidates"]
     assert s["leaked_by_split"] == {"val": len({a for a, _ in found})}
     assert set(s["detection_curve"]) == {f"{x:.2f}" for x in np.arange(0.5, 0.951, 0.05)}
-    assert "Detection curve" in res.sections["Near-duplicates (MinHash + LSH, verified)"]
+    rep = Report(kind="split", config={})
+    res.apply_to(rep)
+    sec = near_sections(rep)[0]
+    assert sec.title == "Near-duplicates (MinHash + LSH, verified)"
+    assert any("Detection curve" in getattr(b, "text", "") for b in sec.blocks)
     est = pq.read_table(tmp_path / "near_pairs.parquet")
     err = np.abs(np.array(est["estimated_jaccard"]) - np.array(est["jaccard"]))
     j = np.array(est["jaccard"])
@@ -133,8 +140,11 @@ def test_cross_mode_includes_val_test(tmp_path):
 
 def _run(tmp_path, train, val, **kw):
     bs = kw.pop("batch_size", 64)
+    workers = kw.pop("workers", 1)
     out = tmp_path / f"run{np.random.default_rng().integers(1 << 40)}"
-    run_near({"train": source(train, "train", bs), "val": source(val, "val", bs)}, NearConfig(**kw), out)
+    with LocalEngine(workers=workers) as engine:
+        run_near({"train": source(train, "train", bs), "val": source(val, "val", bs)}, NearConfig(**kw), out,
+                 engine=engine)
     return pq.read_table(out / "near_pairs.parquet"), pq.read_table(out / "near_clusters.parquet")
 
 
@@ -182,53 +192,27 @@ def test_union_find_is_order_independent():
     (dict(num_perm=0), "num_perm"),
     (dict(weights=(0.5, 0.6)), "summing to 1"),
     (dict(mode="sideways"), "mode"),
-    (dict(workers=-1), "workers"),
 ])
 def test_bad_settings(kw, match):
     with pytest.raises(ConfigError, match=match):
         NearConfig(**kw)
 
 
-def test_cli_flags_round_trip():
-    p = argparse.ArgumentParser()
-    add_near_args(p)
-    cfg = near_config_from_args(p.parse_args(["--threshold", "0.7", "--bands", "10", "--rows", "10",
-                                              "--near-mode", "both", "--workers", "2"]))
-    assert (cfg.threshold, cfg.lsh_params(), cfg.mode, cfg.workers) == (0.7, (10, 10), "both", 2)
-    assert near_config_from_args(p.parse_args(["--no-near"])) is None
+def test_bad_worker_count():
+    with pytest.raises(ConfigError, match="workers"):
+        LocalEngine(workers=-1)
+
+
+def test_cli_flags_round_trip(tmp_path):
+    from dataaudit.cli import build_parser
+    from dataaudit.commands.split import config_from_args
+
+    p = build_parser()
+    base = ["split", "--train", "t", "--val", "v", "--out", str(tmp_path)]
+    cfg = config_from_args(p.parse_args(base + ["--near-threshold", "0.7", "--bands", "10", "--rows", "10",
+                                                "--near-mode", "both", "--workers", "2"]))
+    assert (cfg.near.threshold, cfg.near.lsh_params(), cfg.near.mode, cfg.workers) == (0.7, (10, 10), "both", 2)
+    assert config_from_args(p.parse_args(base + ["--threshold", "0.6"])).near.threshold == 0.6   # deprecated alias
+    assert config_from_args(p.parse_args(base + ["--no-near"])).near is None
     with pytest.raises(ConfigError):
-        near_config_from_args(p.parse_args(["--bands", "100", "--rows", "2"]))
-
-
-def test_bucket_cap_in_cross_mode_pairs_across_splits_only(tmp_path):
-    same = "one two three four five six seven eight nine ten"
-    res = run_near({"train": source([same] * 50, "train"), "val": source([same], "val")},
-                   NearConfig(max_bucket=10), tmp_path)
-    t = pq.read_table(tmp_path / "near_pairs.parquet")
-    assert t.num_rows == 10 and set(t["doc_id"].to_pylist()) == {"val:0"}
-    # the identical documents share every band: 40 pairs skipped in each of the bands (counted per band)
-    assert res.summary["buckets"]["pairs_skipped_by_cap"] == 40 * res.summary["bands"]
-
-
-def test_empty_and_all_empty_splits(tmp_path):
-    res = run_near({"train": source([], "train"), "val": source(["", "  "], "val")}, NearConfig(), tmp_path)
-    assert res.summary["candidates"] == 0 and res.summary["documents_without_shingles"] == 2
-    assert pq.read_table(tmp_path / "near_pairs.parquet").num_rows == 0
-
-
-def test_set_store_reads_back_spilled_sets_by_global_index(tmp_path):
-    from dataaudit.passes.near import _SetStore
-
-    needed = np.array([3, 7, 8, 20], dtype=np.int64)
-    sets = [np.array([1, 5, 9], np.uint64), np.array([], np.uint64), np.array([2**63 + 1], np.uint64),
-            np.array([4, 6], np.uint64)]
-    with open(tmp_path / "sets.u64", "wb") as f:
-        for s in sets:
-            f.write(s.tobytes())
-    store = _SetStore(tmp_path / "sets.u64", needed, np.array([len(s) for s in sets]))
-    for g, s in zip(needed.tolist(), sets):
-        got = store[g]
-        assert got.dtype == np.uint64 and np.array_equal(got, s)
-    for missing in (0, 4, 21):
-        with pytest.raises(KeyError):
-            store[missing]
+        config_from_args(p.parse_args(base + ["--bands", "100", "--rows", "2"]))

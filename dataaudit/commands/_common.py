@@ -1,36 +1,110 @@
-"""Helpers shared by commands: progress bars on stderr, printing a report."""
+"""The flag groups every command shares, so one flag means one thing everywhere, and the stdout helpers.
+
+Groups: input (``--input-format``, ``--text-column``, ``--id-column``, ``--batch-size``, ``--on-bad-record``,
+``--max-bad-records``), output (``--out``, ``--format``, ``--top``, ``--quiet``, ``--fail-on``, ``--config``),
+model (``--model``, ``--device``, ``--cache-dir``) and engine (``--workers``).
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
-from typing import Callable
 
+from ..config import ReadConfig, parse_max_bad
 from ..records import Report
 from ..report import to_json
 
 
-def progress_bars(quiet: bool) -> tuple[Callable[[str, int, int], None] | None, Callable[[], None]]:
-    """A (split, docs, bytes) callback drawing one tqdm bar per split on stderr, and a closer.
+class DeprecatedAlias(argparse.Action):
+    """An old flag name: works, and says on stderr which flag replaces it."""
 
-    Off (None) with --quiet or when stderr is not a terminal.
-    """
-    if quiet or not sys.stderr.isatty():
-        return None, lambda: None
-    from tqdm import tqdm
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        new = "--" + self.dest.replace("_", "-")
+        print(f"dataaudit: warning: {option_string} is deprecated; use {new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
-    bars: dict[str, tqdm] = {}
 
-    def cb(split: str, docs: int, nbytes: int) -> None:
-        bar = bars.get(split)
-        if bar is None:
-            bar = bars[split] = tqdm(desc=f"reading {split}", unit=" docs", file=sys.stderr, leave=False)
-        bar.update(docs)
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative; give 0 or more")
+    return v
 
-    def close() -> None:
-        for b in bars.values():
-            b.close()
 
-    return cb, close
+def _pos_int(text: str) -> int:
+    v = _nonneg_int(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError("give 1 or more")
+    return v
+
+
+def add_input_args(p: argparse.ArgumentParser, *, what: str) -> None:
+    """How documents are read."""
+    from ..io.readers import FORMATS
+
+    g = p.add_argument_group("input")
+    g.add_argument("--input-format", dest="fmt", choices=FORMATS, metavar="FORMAT",
+                   help=f"format of {what}: {', '.join(FORMATS)} (default: detected from the path)")
+    g.add_argument("--text-column", metavar="NAME", help="text column (default: text, content, ...)")
+    g.add_argument("--id-column", metavar="NAME", help="id column (default: <source>:<row>)")
+    g.add_argument("--batch-size", type=_pos_int, default=4096, metavar="N",
+                   help="documents per batch; bounds memory (default 4096)")
+    add_bad_record_args(g, what="an invalid record (bad JSON line, null text, undecodable bytes)")
+
+
+def add_bad_record_args(g, *, what: str) -> None:
+    g.add_argument("--on-bad-record", choices=("fail", "skip"), default="fail",
+                   help=f"{what}: stop (fail, default) or count, locate and skip it (skip)")
+    g.add_argument("--max-bad-records", type=parse_max_bad, default=0.01, metavar="N|FRACTION",
+                   help="with --on-bad-record skip: fail past this many skipped records (100) or this share of all "
+                        "records (0.01 or 1%%; default 0.01)")
+
+
+def read_config(args: argparse.Namespace) -> ReadConfig:
+    return ReadConfig(fmt=args.fmt, text_column=args.text_column, id_column=args.id_column,
+                      eval_field=getattr(args, "eval_field", None), batch_size=args.batch_size,
+                      on_bad_record=args.on_bad_record, max_bad_records=args.max_bad_records)
+
+
+def add_output_args(p: argparse.ArgumentParser, *, fail_on: tuple[str, ...] | None, fail_default: str | None,
+                    fail_help: str = "", out_required: bool = True) -> None:
+    """Where the report goes and what is printed."""
+    g = p.add_argument_group("output")
+    g.add_argument("--out", required=out_required, metavar="DIR",
+                   help="report directory (report.json, report.md, findings Parquet); published atomically")
+    g.add_argument("--format", choices=("text", "json"), default="text",
+                   help="what to print on stdout: a short summary (text) or the whole report.json (json)")
+    g.add_argument("--top", type=_nonneg_int, default=20, metavar="N",
+                   help="findings listed in the report and summary (the Parquet tables hold all; default 20)")
+    g.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress bars or phase notices on stderr (errors still go there)")
+    g.add_argument("--config", metavar="FILE",
+                   help="TOML file of flag values (keys are flag names without dashes; flags given on the command "
+                        "line win)")
+    if fail_on is not None:
+        g.add_argument("--fail-on", default=fail_default, metavar="LEVEL",
+                       help=fail_help or f"exit 1 when findings reach LEVEL: {', '.join(fail_on)} "
+                                         f"(default {fail_default})")
+
+
+def add_model_args(p: argparse.ArgumentParser, *, what: str) -> None:
+    g = p.add_argument_group("reference model")
+    g.add_argument("--model", metavar="DIR|default",
+                   help=f"{what}: a local Hugging Face causal LM directory (or cached name; nothing is downloaded), "
+                        "a byte-LM directory written by dataaudit, or 'default' to fit the embedded byte-level model")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                   help="where the model runs (auto: cuda, else mps, else cpu)")
+    g.add_argument("--cache-dir", metavar="DIR",
+                   help="model and score cache (default $DATAAUDIT_CACHE or ~/.cache/dataaudit)")
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("engine")
+    g.add_argument("--workers", type=_nonneg_int, default=1, metavar="N",
+                   help="processes for the parallel parts of the passes (0: one per CPU core; default 1)")
 
 
 def emit(report: Report, fmt: str, text_lines: list[str]) -> None:

@@ -8,12 +8,12 @@ default), ``divergence`` (NaN/inf or a sustained climb), ``never``.
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def register(subparsers) -> None:
-    from ..cli import add_output_args
+    from ..logs.analysis import SEVERITY
     from ..logs.readers import FORMATS
+    from ._common import DeprecatedAlias, add_bad_record_args, add_engine_args, add_output_args
 
     p = subparsers.add_parser(
         "spikes", help="find loss spikes, divergence, restarts and overfitting in training logs",
@@ -23,51 +23,66 @@ def register(subparsers) -> None:
                     "overfitting; spikes at the same step in several runs are grouped.")
     p.add_argument("--log", nargs="+", required=True, metavar="PATH",
                    help="log files or directories (one or more runs)")
-    p.add_argument("--metric", default="loss",
+    g = p.add_argument_group("logs")
+    g.add_argument("--metric", default="loss", metavar="NAME",
                    help="metric to audit; 'loss' finds the train loss under its usual names (default)")
-    p.add_argument("--log-format", choices=FORMATS, default=None, help="force the log format (default: detect)")
-    p.add_argument("--pattern", help="regex with named groups for --log-format regex: 'step' + one per metric")
-    p.add_argument("--step-column", help="step column of CSV/JSONL/Parquet logs")
-    p.add_argument("--grad-metric", help="grad-norm metric (default: detect; 'none' to skip)")
-    p.add_argument("--eval-metric", help="eval-loss metric (default: detect; 'none' to skip)")
-    p.add_argument("--threshold", type=float, help="robust z threshold of a spike (default 6)")
-    p.add_argument("--window", type=int, help="trailing points in the baseline (default 50)")
-    p.add_argument("--min-history", type=int, help="points needed behind a point to judge it (default 20)")
-    p.add_argument("--warmup-steps", type=int, help="steps not judged at the start (default 100)")
-    p.add_argument("--min-rise", type=float, help="minimal rise over the baseline, as a fraction (default 0.05)")
-    p.add_argument("--group-tolerance", type=int, help="steps apart that still group spikes across runs (default 0)")
-    p.add_argument("--fail-on", choices=("info", "spike", "divergence", "never"), default="spike",
-                   help="exit 1 when findings reach this level (default: spike)")
-    p.add_argument("--on-bad-record", choices=("skip", "fail"), default="skip",
-                   help="unreadable log lines: count and go on (skip) or stop (fail)")
-    p.add_argument("--no-plots", action="store_true", help="do not draw PNG plots")
-    add_output_args(p)
+    g.add_argument("--log-format", choices=FORMATS, default=None, metavar="FORMAT",
+                   help=f"force the log format: {', '.join(FORMATS)} (default: detect)")
+    g.add_argument("--pattern", metavar="REGEX",
+                   help="regex with named groups for --log-format regex: 'step' + one per metric")
+    g.add_argument("--step-column", metavar="NAME", help="step column of CSV/JSONL/Parquet logs")
+    g.add_argument("--grad-metric", metavar="NAME", help="grad-norm metric (default: detect; 'none' to skip)")
+    g.add_argument("--eval-metric", metavar="NAME", help="eval-loss metric (default: detect; 'none' to skip)")
+    add_bad_record_args(g, what="a damaged metric record (bad JSON line, corrupt TensorBoard record; lines that "
+                                "are not metric lines at all are always ignored)")
+    d = p.add_argument_group("detector")
+    d.add_argument("--spike-threshold", type=float, metavar="Z", help="robust z threshold of a spike (default 6)")
+    d.add_argument("--threshold", dest="spike_threshold", type=float, metavar="Z", action=DeprecatedAlias,
+                   help="deprecated alias of --spike-threshold (kept for one release)")
+    d.add_argument("--window", type=int, metavar="N", help="trailing points in the baseline (default 50)")
+    d.add_argument("--min-history", type=int, metavar="N",
+                   help="points needed behind a point to judge it (default 20)")
+    d.add_argument("--warmup-steps", type=int, metavar="N", help="steps not judged at the start (default 100)")
+    d.add_argument("--min-rise", type=float, metavar="F",
+                   help="minimal rise over the baseline, as a fraction (default 0.05)")
+    d.add_argument("--group-tolerance", type=int, metavar="N",
+                   help="steps apart that still group spikes across runs (default 0)")
+    d.add_argument("--no-plots", action="store_true", help="do not draw PNG plots")
+    add_engine_args(p)
+    add_output_args(p, fail_on=SEVERITY[1:] + ("never",), fail_default="spike",
+                    fail_help="exit 1 when findings reach LEVEL: info (plateaus, restarts, overfitting), spike "
+                              "(default), divergence, never")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..logs import DiagnoseConfig, SpikeConfig, analyze_logs, severity_at_least
-    from ..report import to_json
+def config_from_args(args: argparse.Namespace):
+    from ..api.spikes import SpikesConfig
+    from ..logs import DiagnoseConfig, SpikeConfig
 
-    over = {k: v for k, v in (("threshold", args.threshold), ("window", args.window),
+    over = {k: v for k, v in (("threshold", args.spike_threshold), ("window", args.window),
                               ("min_history", args.min_history), ("warmup_steps", args.warmup_steps),
                               ("min_rise", args.min_rise)) if v is not None}
     if "window" in over and "min_history" not in over:
         over["min_history"] = min(SpikeConfig().min_history, over["window"])
-    cfg = SpikeConfig(**over)
-    dcfg = DiagnoseConfig(**({"group_tolerance": args.group_tolerance}
-                             if args.group_tolerance is not None else {}))
-    if not args.quiet and sys.stderr.isatty():
-        print(f"dataaudit spikes: reading {len(args.log)} log path(s)", file=sys.stderr)
-    report = analyze_logs(args.log, metric=args.metric, out_dir=args.out, config=cfg, diagnose=dcfg,
-                          fmt=args.log_format, pattern=args.pattern, step_column=args.step_column,
-                          grad_metric=args.grad_metric, eval_metric=args.eval_metric,
-                          plots=not args.no_plots, on_bad=args.on_bad_record)
-    if args.format == "json":
-        sys.stdout.write(to_json(report))
-    else:
-        s = report.summary
-        print(f"{s['runs']} run(s), {s['judged_points']} judged points: {s['spikes']} spike(s), "
-              f"{s['shared_spike_groups']} shared step(s), {s['divergences']} divergence finding(s); "
-              f"severity {s['severity']}. Report: {args.out}/report.md")
-    return 1 if severity_at_least(report, args.fail_on) else 0
+    dcfg = DiagnoseConfig(**({"group_tolerance": args.group_tolerance} if args.group_tolerance is not None else {}))
+    return SpikesConfig(metric=args.metric, log_format=args.log_format, pattern=args.pattern,
+                        step_column=args.step_column, grad_metric=args.grad_metric, eval_metric=args.eval_metric,
+                        spikes=SpikeConfig(**over), diagnose=dcfg, on_bad_record=args.on_bad_record,
+                        max_bad_records=args.max_bad_records,
+                        plots=not args.no_plots, top=args.top, fail_on=args.fail_on, workers=args.workers)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api.spikes import analyze_spikes, exit_code
+    from ..report.summary import lines
+    from ._common import emit
+    from ._progress import StderrProgress
+
+    cfg = config_from_args(args)
+    prog = StderrProgress(args.quiet)
+    try:
+        report = analyze_spikes(args.log, out_dir=args.out, config=cfg, progress=prog)
+    finally:
+        prog.close()
+    emit(report, args.format, lines(report, args.out))
+    return exit_code(report, cfg.fail_on)

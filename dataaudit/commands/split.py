@@ -10,7 +10,8 @@ FAIL_LEVELS = ("duplicate", "leak", "never")
 
 
 def register(sub) -> None:
-    from ..cli import add_input_args, add_output_args
+    from ..passes.lsh import SCHEMES
+    from ._common import DeprecatedAlias, add_engine_args, add_input_args, add_model_args, add_output_args
 
     p = sub.add_parser("split", help="find val/test/eval documents that also occur in train",
                        description="Exact (and, where enabled, near-duplicate and containment) leakage between "
@@ -22,98 +23,88 @@ def register(sub) -> None:
                    help="evaluation sets (JSONL etc.), each checked against train under its file name")
     p.add_argument("--eval-field", metavar="NAME", help="text field of the --eval files (default: auto-detect)")
     add_input_args(p, what="--train/--val/--test")
-    p.add_argument("--batch-size", type=int, default=4096, help="documents per batch (bounds memory)")
-    p.add_argument("--fold-digits", action="store_true", help="normalize every digit to 0 before comparing")
-    p.add_argument("--keep-case", action="store_true", help="do not lower-case before comparing")
-    p.add_argument("--keep-punctuation", action="store_true", help="do not strip punctuation before comparing")
-    p.add_argument("--fail-on", default="leak", metavar="LEVEL",
-                   help="exit 1 when findings reach LEVEL: 'leak' (any val/test/eval document found in train, "
-                        "default), 'duplicate' (also duplicates within a split), 'never', or a number: the "
-                        "leaked-document fraction of any split at or above it (e.g. 0.01)")
-    p.add_argument("--top", type=int, default=20, help="findings listed in the report (tables hold all)")
-    p.add_argument("--model", metavar="M",
-                   help="reference model for val/test perplexity with and without the leaked documents: a local "
-                        "Hugging Face causal LM directory (or cached name), a byte-LM directory, or 'default' "
-                        "to fit the embedded byte-level model on a sample of train (default: no scoring)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
-                   help="where the reference model runs")
-    from ..passes.near import add_near_args
-    from ..passes.overlap import add_containment_args
-
-    add_near_args(p)
-    add_containment_args(p)
-    add_output_args(p)
+    n = p.add_argument_group("normalization (the same for every pass)")
+    n.add_argument("--fold-digits", action="store_true", help="normalize every digit to 0 before comparing")
+    n.add_argument("--keep-case", action="store_true", help="do not lower-case before comparing")
+    n.add_argument("--keep-punctuation", action="store_true", help="do not strip punctuation before comparing")
+    g = p.add_argument_group("near-duplicates (MinHash + LSH, every candidate verified)")
+    g.add_argument("--no-near", action="store_true", help="skip the near-duplicate pass")
+    g.add_argument("--near-threshold", type=float, default=0.8, metavar="J",
+                   help="exact Jaccard for a near-duplicate (default 0.8)")
+    g.add_argument("--threshold", dest="near_threshold", type=float, metavar="J", action=DeprecatedAlias,
+                   help="deprecated alias of --near-threshold (kept for one release)")
+    g.add_argument("--num-perm", type=int, default=128, metavar="N", help="MinHash permutations (default 128)")
+    g.add_argument("--ngram", type=int, default=5, metavar="N",
+                   help="words per shingle (characters with --char-ngrams)")
+    g.add_argument("--char-ngrams", action="store_true", help="shingle characters instead of words")
+    g.add_argument("--bands", type=int, default=None, metavar="N", help="LSH bands (with --rows; default: optimized)")
+    g.add_argument("--rows", type=int, default=None, metavar="N", help="LSH rows per band (with --bands)")
+    g.add_argument("--near-mode", choices=["cross", "within", "both"], default="cross",
+                   help="pairs across splits (leaks, default), inside each split, or both")
+    g.add_argument("--minhash-seed", type=int, default=1, metavar="N", help="permutation seed (datasketch's meaning)")
+    g.add_argument("--minhash-scheme", choices=list(SCHEMES), default="affine32",
+                   help="datasketch permutation scheme of the signatures (default affine32)")
+    c = p.add_argument_group("containment (short documents inside long training documents)")
+    c.add_argument("--no-containment", action="store_true", help="skip the containment pass")
+    c.add_argument("--containment-ngram", type=int, default=13, metavar="N", help="words per n-gram (default 13)")
+    c.add_argument("--containment-threshold", type=float, default=0.5, metavar="F",
+                   help="flag a document when this share of its n-grams occurs in train (default 0.5)")
+    c.add_argument("--max-ngram-doc-freq", type=int, default=100, metavar="N",
+                   help="ignore n-grams found in more train documents than this (boilerplate; default 100)")
+    add_model_args(p, what="reference model for val/test perplexity with and without the leaked documents "
+                           "(default: no scoring)")
+    add_engine_args(p)
+    add_output_args(p, fail_on=FAIL_LEVELS, fail_default="leak",
+                    fail_help="exit 1 when findings reach LEVEL: 'leak' (any val/test/eval document found in train, "
+                              "default), 'duplicate' (also duplicates within a split), 'never', or a number: the "
+                              "leaked-document fraction of any split at or above it (e.g. 0.01)")
     p.set_defaults(func=run)
 
 
-def _fail_threshold(value: str):
+def fail_threshold(value: str):
     if value in FAIL_LEVELS:
         return value
     try:
         f = float(value)
-    except ValueError:
+    except (TypeError, ValueError):
         raise ConfigError(f"--fail-on {value!r}: use one of {list(FAIL_LEVELS)} or a fraction such as 0.01") from None
     if not 0 <= f <= 1:
         raise ConfigError(f"--fail-on {value}: a fraction must be between 0 and 1")
     return f
 
 
-def exit_code(report, fail_on) -> int:
-    """0 when nothing reaches --fail-on, 1 when something does."""
-    if fail_on == "never":
-        return 0
-    leaked = report.summary.get("leaked_docs", 0)
-    if isinstance(fail_on, float):
-        fracs = [c["leaked_doc_fraction"] for c in report.summary["leaks"]["by_split"].values()]
-        return int(bool(fracs) and max(fracs) >= fail_on and max(fracs) > 0)
-    if leaked:
-        return 1
-    if fail_on == "duplicate" and report.summary["exact"]["duplicate_groups"]:
-        return 1
-    return 0
+def config_from_args(args: argparse.Namespace):
+    from ..api.split import SplitConfig
+    from ..passes.containment import ContainmentConfig
+    from ..passes.near import NearConfig
+    from ..text import NormalizeConfig
+    from ._common import read_config
+
+    near = None if args.no_near else NearConfig(
+        threshold=args.near_threshold, num_perm=args.num_perm, ngram=args.ngram, char_ngrams=args.char_ngrams,
+        bands=args.bands, rows=args.rows, mode=args.near_mode, seed=args.minhash_seed, scheme=args.minhash_scheme)
+    cont = None if args.no_containment else ContainmentConfig(
+        ngram=args.containment_ngram, threshold=args.containment_threshold, max_ngram_doc_freq=args.max_ngram_doc_freq)
+    return SplitConfig(
+        read=read_config(args),
+        normalize=NormalizeConfig(lower=not args.keep_case, punctuation=not args.keep_punctuation,
+                                  digits=args.fold_digits),
+        near=near, containment=cont, top=args.top, fail_on=fail_threshold(args.fail_on), model=args.model,
+        device=args.device, cache_dir=args.cache_dir, workers=args.workers)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import ReadConfig, SplitConfig, audit_split
-    from ..text import NormalizeConfig
-    from ._common import emit, progress_bars
+    from ..api.split import audit_split, exit_code
+    from ..report.summary import lines
+    from ._common import emit
+    from ._progress import StderrProgress
 
-    fail_on = _fail_threshold(args.fail_on)
-    from ..passes.near import near_config_from_args
-    from ..passes.overlap import containment_config_from_args
-
-    near = near_config_from_args(args)
-    cont = containment_config_from_args(args)
-    cfg = SplitConfig(
-        read=ReadConfig(fmt=args.fmt, text_column=args.text_column, id_column=args.id_column,
-                        eval_field=args.eval_field, batch_size=args.batch_size, on_bad_record=args.on_bad_record),
-        normalize=NormalizeConfig(lower=not args.keep_case, punctuation=not args.keep_punctuation,
-                                  digits=args.fold_digits),
-        near=near, containment=cont, top=args.top, fail_on=args.fail_on,
-        model=args.model, device=args.device)
-    cb, close = progress_bars(args.quiet)
+    cfg = config_from_args(args)
+    prog = StderrProgress(args.quiet)
     try:
         report = audit_split(args.train, args.val, args.test, evals=args.eval, out_dir=args.out, config=cfg,
-                             progress=cb)
+                             progress=prog)
     finally:
-        close()
-    code = exit_code(report, fail_on)
-    lines = []
-    for name, c in report.summary["exact"]["splits"].items():
-        s = f"{name}: {c['docs']} docs, {c['dup_docs']} exact duplicates ({c['dup_doc_fraction']:.2%})"
-        if name != "train":
-            s += f", {c['leaked_docs']} exact leaks from train ({c['leaked_doc_fraction']:.2%})"
-        lines.append(s)
-    for name, c in report.summary["leaks"]["by_split"].items():
-        lines.append(f"{name}: {c['leaked_docs']} of {c['docs']} documents leaked from train by any pass "
-                     f"({c['leaked_doc_fraction']:.2%}: {c['exact']} exact, {c.get('near_not_exact', 0)} near, "
-                     f"{c.get('containment_only', 0)} contained)")
-    for name, r in (report.summary.get("perplexity") or {}).get("by_split", {}).items():
-        a, c = r["all"]["ppl"], r["without_leaked"]["ppl"]
-        if a and c:
-            lines.append(f"{name}: perplexity {a:.4g} with leaked documents, {c:.4g} without")
-    if report.bad_records["count"]:
-        lines.append(f"bad records skipped: {report.bad_records['count']} (located in report.json)")
-    lines.append(f"report: {args.out}/report.md")
-    emit(report, args.format, lines)
-    return code
+        prog.close()
+    emit(report, args.format, lines(report, args.out))
+    return exit_code(report, cfg.fail_on)

@@ -1,10 +1,9 @@
-"""``analyze_logs``: read logs, diagnose every run, group spikes across runs, build a "spikes" Report."""
+"""Diagnose the curves of a log table: every run's spikes and events, spikes grouped across runs (data only)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -12,11 +11,8 @@ import pyarrow.compute as pc
 
 from ..errors import ConfigError, LogError
 from ..io.atomic import write_parquet_atomic
-from ..records import Report
-from ..report import phase, write_report
+from ..records import PassResult
 from . import diagnose as dg
-from .plots import plot_overlay, plot_run, safe_name
-from .readers import read_logs
 from .spikes import SpikeConfig, score_series
 from .table import log_metadata
 
@@ -62,47 +58,24 @@ def _split(table: pa.Table) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray,
     return out
 
 
-def analyze_logs(paths: str | os.PathLike | Sequence[str | os.PathLike], *, metric: str = "loss",
-                 out_dir: str | os.PathLike | None = None, config: SpikeConfig | None = None,
-                 diagnose: dg.DiagnoseConfig | None = None, fmt: str | None = None, pattern: str | None = None,
-                 step_column: str | None = None, grad_metric: str | None = None, eval_metric: str | None = None,
-                 plots: bool = True, max_plots: int = 50, on_bad: str = "skip", check_crc: bool = True,
-                 table: pa.Table | None = None) -> Report:
-    """Read training logs and diagnose their curves; returns a Report of kind "spikes".
+def analyze_table(table: pa.Table, *, metric: str = "loss", config: SpikeConfig | None = None,
+                  diagnose: dg.DiagnoseConfig | None = None, grad_metric: str | None = None,
+                  eval_metric: str | None = None) -> tuple[PassResult, dict[str, Any]]:
+    """Diagnose every run of a ``read_logs`` table: spikes, grad-norm relation, divergence, plateaus,
+    restarts, overfitting, spikes shared across runs.
 
-    With ``out_dir``, writes report.json, report.md, the findings as Parquet (spikes, events, groups,
-    gap) and PNG plots there. ``table`` (a ``read_logs`` result) skips reading.
+    Returns the report data (summary, findings, warnings) and the detailed results (scored series, all
+    spikes and events) that ``write_tables`` and the plots use.
     """
     cfg = config or SpikeConfig()
     dcfg = diagnose or dg.DiagnoseConfig()
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    report = Report(kind="spikes", config={
-        "logs": [str(p) for p in paths], "log_format": fmt or "auto", "metric": metric,
-        "grad_metric": grad_metric or "auto", "eval_metric": eval_metric or "auto",
-        "spikes": cfg.to_dict(), "diagnose": dcfg.to_dict()})
-    with phase(report, "read"):
-        if table is None:
-            table = read_logs(paths, fmt, pattern=pattern, step_column=step_column, check_crc=check_crc,
-                              on_bad=on_bad)
-        meta = log_metadata(table)
-        report.bad_records = meta["bad_records"]
-        series = _split(table)
-    with phase(report, "detect"):
-        res = _detect(series, meta, metric, grad_metric, eval_metric, cfg, dcfg, report)
-    if out_dir is not None:
-        out = Path(out_dir)
-        with phase(report, "write"):
-            _write_tables(out, res, report)
-            if plots:
-                _plots(out, res, report, metric, max_plots)
-    _sections(report, res, metric)
-    if out_dir is not None:
-        write_report(report, out_dir)
-    return report
+    meta = log_metadata(table)
+    out = PassResult(name="spikes")
+    res = _detect(_split(table), meta, metric, grad_metric, eval_metric, cfg, dcfg, out)
+    return out, res
 
 
-def _detect(series, meta, metric, grad_metric, eval_metric, cfg, dcfg, report) -> dict[str, Any]:
+def _detect(series, meta, metric, grad_metric, eval_metric, cfg, dcfg, report: PassResult) -> dict[str, Any]:
     runs_info = meta["runs"]
     res: dict[str, Any] = {"scored": {}, "spikes": [], "events": [], "gap": [], "per_run": [],
                            "eval": {}, "skipped": []}
@@ -197,113 +170,30 @@ _SPIKE_SCHEMA = pa.schema([("run", pa.string()), ("metric", pa.string()), ("step
                           ("group", pa.int64())])
 
 
-def _write_tables(out: Path, res: dict[str, Any], report: Report) -> None:
+def write_tables(out: Path, res: dict[str, Any]) -> dict[str, str]:
+    """Write spikes/events/groups (and gap) Parquet tables into ``out``; returns {description: file}."""
+    files = {}
     rows = [{f.name: s.get(f.name) for f in _SPIKE_SCHEMA} for s in res["spikes"]]
     write_parquet_atomic(out / "spikes.parquet", pa.Table.from_pylist(rows, schema=_SPIKE_SCHEMA))
-    report.files["spikes (one row per spike)"] = "spikes.parquet"
+    files["spikes (one row per spike)"] = "spikes.parquet"
     ev = [{"run": e["run"], "metric": e.get("metric"), "kind": e["kind"],
            "step": e.get("step"), "detail": e.get("detail", "")} for e in res["events"]]
     ev_schema = pa.schema([("run", pa.string()), ("metric", pa.string()), ("kind", pa.string()),
                            ("step", pa.int64()), ("detail", pa.string())])
     write_parquet_atomic(out / "events.parquet", pa.Table.from_pylist(ev, schema=ev_schema))
-    report.files["events (divergence, plateaus, restarts, rewinds, grad-norm spikes, overfitting)"] = "events.parquet"
+    files["events (divergence, plateaus, restarts, rewinds, grad-norm spikes, overfitting)"] = "events.parquet"
     gs = pa.schema([("group", pa.int64()), ("step", pa.int64()), ("runs", pa.list_(pa.string())),
                     ("n_runs", pa.int64()), ("of_runs", pa.int64()), ("median_peak_ratio", pa.float64()),
                     ("max_score", pa.float64())])
     write_parquet_atomic(out / "groups.parquet", pa.Table.from_pylist(res["groups"], schema=gs))
-    report.files["spike groups shared across runs"] = "groups.parquet"
+    files["spike groups shared across runs"] = "groups.parquet"
     if res["gap"]:
         write_parquet_atomic(out / "gap.parquet", pa.Table.from_pylist(res["gap"]))
-        report.files["train/eval gap at each eval step"] = "gap.parquet"
+        files["train/eval gap at each eval step"] = "gap.parquet"
+    return files
 
 
-def _plots(out: Path, res: dict[str, Any], report: Report, metric: str, max_plots: int) -> None:
-    pdir = out / "plots"
-    pdir.mkdir(parents=True, exist_ok=True)
-    by_run: dict[str, list] = {}
-    for s in res["spikes"]:
-        by_run.setdefault(s["run"], []).append(s)
-    ev_by_run: dict[str, list] = {}
-    for e in res["events"]:
-        if e["kind"] != "grad_norm_spike":
-            ev_by_run.setdefault(e["run"], []).append(e)
-    used: set[str] = set()
-    for r in res["per_run"][:max_plots]:
-        run = r["run"]
-        m, sc = res["scored"][run]
-        name = safe_name(run)
-        while name in used:
-            name += "_"
-        used.add(name)
-        rel = f"plots/{name}.png"
-        plot_run(out / rel, run, m, sc, by_run.get(run, []), ev_by_run.get(run, []), res["eval"].get(run))
-        r["plot"] = rel
-    if len(res["per_run"]) > max_plots:
-        report.warnings.append(f"plotted the first {max_plots} of {len(res['per_run'])} runs (max_plots)")
-    if len(res["scored"]) > 1:
-        plot_overlay(out / "plots/all_runs.png", metric, {k: v[1] for k, v in res["scored"].items()},
-                     res["groups"])
-        res["overlay"] = "plots/all_runs.png"
-
-
-def _fmt(x: Any) -> str:
-    if x is None:
-        return ""
-    if isinstance(x, float):
-        return f"{x:.4g}"
-    return str(x)
-
-
-def _sections(report: Report, res: dict[str, Any], metric: str) -> None:
-    s = report.summary
-    lines = [f"{s['runs']} run(s), {s['points']} points of `{metric}`, {s['judged_points']} judged "
-             f"(after warm-up and enough history). **{s['spikes']} spike(s)**, "
-             f"{s['shared_spike_groups']} step(s) where 2+ runs spike together, "
-             f"{s['divergences']} divergence finding(s). Severity: **{s['severity']}**.", ""]
-    if s["isolated_per_1k_judged"] is not None:
-        lines.append(f"Spikes not shared with any other run: {s['isolated_spikes']} "
-                     f"({s['isolated_per_1k_judged']} per 1,000 judged points).\n")
-    lines += ["| run | metric | points | judged | spikes | per 1k | isolated | grad metric | eval metric | plot |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in res["per_run"]:
-        plot = f"[png]({r['plot']})" if r.get("plot") else ""
-        lines.append(f"| {r['run']} | {r['metric']} | {r['points']} | {r['judged']} | {r['spikes']} | "
-                     f"{_fmt(r['spikes_per_1k'])} | {r['isolated_spikes']} | {r['grad_metric'] or ''} | "
-                     f"{r['eval_metric'] or ''} | {plot} |")
-    report.sections["Curves"] = "\n".join(lines)
-    if res["groups"]:
-        g_lines = ["Spikes at the same step in several runs. When the runs share a data order, this "
-                   "points to the data at that step, not to the optimizer state.", "",
-                   "| step | runs | of | median peak/baseline | max z |", "|---|---|---|---|---|"]
-        for g in sorted(res["groups"], key=lambda g: (-g["n_runs"], g["step"]))[:50]:
-            g_lines.append(f"| {g['step']} | {g['n_runs']} | {g['of_runs']} | "
-                           f"{g['median_peak_ratio']:.3f} | {g['max_score']:.1f} |")
-        report.sections["Spikes shared across runs"] = "\n".join(g_lines)
-    if res["spikes"]:
-        sp = ["Top spikes by robust score (all are in spikes.parquet).", "",
-              "| run | step | value | baseline | z | peak | peak step | points | steps to recover | grad norm | group |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for x in sorted(res["spikes"], key=lambda x: -x["score"])[:30]:
-            sp.append(f"| {x['run']} | {x['step']} | {x['value']:.4g} | {x['baseline']:.4g} | {x['score']:.1f} | "
-                      f"{x['peak']:.4g} | {x['peak_step']} | {x['points']} | {_fmt(x['steps_to_recover'])} | "
-                      f"{x['grad_relation']} | {_fmt(x['group'])} |")
-        report.sections["Spikes"] = "\n".join(sp)
-    ev = [e for e in res["events"] if e["kind"] != "grad_norm_spike"]
-    if ev:
-        el = ["| run | kind | step | detail |", "|---|---|---|---|"]
-        el += [f"| {e['run']} | {e['kind']} | {_fmt(e.get('step'))} | {e.get('detail', '')} |" for e in ev[:100]]
-        if len(ev) > 100:
-            el.append(f"\n... {len(ev) - 100} more in events.parquet")
-        report.sections["Divergence, plateaus, restarts, overfitting"] = "\n".join(el)
-    if res.get("overlay") or any(r.get("plot") for r in res["per_run"]):
-        pl = []
-        if res.get("overlay"):
-            pl.append(f"![all runs]({res['overlay']})")
-        pl += [f"![{r['run']}]({r['plot']})" for r in res["per_run"] if r.get("plot")][:20]
-        report.sections["Plots"] = "\n\n".join(pl)
-
-
-def severity_at_least(report: Report, level: str) -> bool:
+def severity_at_least(report: Any, level: str) -> bool:
     """True when the report's severity reaches ``level`` (one of SEVERITY, or "never")."""
     if level == "never":
         return False

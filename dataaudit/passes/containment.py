@@ -19,7 +19,6 @@ Documents shorter than ``ngram`` words have no n-gram and cannot be checked here
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -57,10 +56,8 @@ class ContainmentConfig:
     ngram: int = 13                 # words per n-gram: 13 as GPT-3's and datatrove's decontamination
     threshold: float = 0.5          # flag a document when this share of its n-grams occurs in train
     max_ngram_doc_freq: int = 100   # n-grams in more train documents than this are boilerplate: ignored
-    train_split: str = "train"      # the large side's name, used in the report
     max_train_ids: int = 20         # train doc_ids listed per document (the count is always exact)
     excerpt_chars: int = 300        # length of the excerpt of the longest matched span
-    top: int = 20                   # documents listed in the report (the Parquet file holds all with matches)
 
     def __post_init__(self) -> None:
         if not isinstance(self.ngram, int) or not 1 <= self.ngram <= 256:
@@ -76,25 +73,6 @@ class ContainmentConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def add_containment_args(parser: argparse.ArgumentParser) -> None:
-    """Flags of the containment pass (``dataaudit split``)."""
-    g = parser.add_argument_group("containment (short documents inside long training documents)")
-    g.add_argument("--no-containment", action="store_true", help="skip the containment pass")
-    g.add_argument("--containment-ngram", type=int, default=13, help="words per n-gram (default 13)")
-    g.add_argument("--containment-threshold", type=float, default=0.5,
-                   help="flag a document when this share of its n-grams occurs in train (default 0.5)")
-    g.add_argument("--max-ngram-doc-freq", type=int, default=100,
-                   help="ignore n-grams found in more train documents than this (boilerplate; default 100)")
-
-
-def containment_config_from_args(args: argparse.Namespace) -> ContainmentConfig | None:
-    """The ContainmentConfig the flags describe, or None with --no-containment."""
-    if getattr(args, "no_containment", False):
-        return None
-    return ContainmentConfig(ngram=args.containment_ngram, threshold=args.containment_threshold,
-                             max_ngram_doc_freq=args.max_ngram_doc_freq)
 
 
 def _column(batch: pa.RecordBatch, name: str) -> pa.Array:
@@ -170,7 +148,7 @@ def _stream_large(index: _Index, large: Source, cfg: ContainmentConfig, normaliz
                 train_ids.append((d, _column(batch, "doc_id").cast(pa.string()).take(pa.array(d - base))))
         base += n
         if progress:
-            progress(f"containment: stream {cfg.train_split}", n)
+            progress("containment: stream train", n)
         if sum(len(h) for h in hit_uid) > 4_000_000:      # drop hits of boilerplate n-grams as we go
             hit_uid, hit_doc = _compact(hit_uid, hit_doc, df, cfg.max_ngram_doc_freq)
     hit_uid, hit_doc = _compact(hit_uid, hit_doc, df, cfg.max_ngram_doc_freq)
@@ -203,9 +181,10 @@ def _spans(positions: np.ndarray, n: int) -> list[list[int]]:
 
 
 def run_containment(small: dict[str, Source], large: Source, config: ContainmentConfig, out_dir: Path, *,
-                    normalize: NormalizeConfig = DEFAULT_NORMALIZE,
+                    normalize: NormalizeConfig = DEFAULT_NORMALIZE, top: int = 20, train_split: str = "train",
                     progress: Callable[[str, int], None] | None = None) -> PassResult:
-    """Index the n-grams of ``small`` (split -> batches), stream ``large`` against them; write containment.parquet."""
+    """Index the n-grams of ``small`` (split -> batches), stream ``large`` (the ``train_split``) against them;
+    write containment.parquet and list the ``top`` most contained documents."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = config
@@ -242,7 +221,7 @@ def run_containment(small: dict[str, Source], large: Source, config: Containment
                                       pa.list_(pa.int64())),
     }, schema=CONTAINMENT_SCHEMA).sort_by([("split", "ascending"), ("doc_id", "ascending")])
     write_parquet_atomic(out_dir / "containment.parquet", table)
-    return _result(cfg, normalize, index, table, flagged, n_train, common)
+    return _result(cfg, normalize, index, table, flagged, n_train, common, top, train_split)
 
 
 def _rows(index: _Index, with_matches, pos_matched, hit_uid, hit_doc, train_names, cfg) -> dict[int, dict]:
@@ -285,7 +264,8 @@ def _excerpts(small, index: _Index, spans: dict[int, list], normalize, cfg) -> d
     return out
 
 
-def _result(cfg, normalize, index: _Index, table: pa.Table, flagged, n_train, common) -> PassResult:
+def _result(cfg, normalize, index: _Index, table: pa.Table, flagged, n_train, common, top: int,
+            train_split: str) -> PassResult:
     names = index.split_names
     fl = table.filter(table["flagged"])
     leaked_by_split = {n: int(((index.codes == i) & flagged).sum()) for i, n in enumerate(names)}
@@ -296,28 +276,11 @@ def _result(cfg, normalize, index: _Index, table: pa.Table, flagged, n_train, co
         "ngrams_indexed": int(len(index.hashes)), "distinct_ngrams": int(len(index.uniq)),
         "boilerplate_ngrams": int(common.sum()),
         "docs_with_matches": int(table.num_rows),
+        "with_matches": {n: int(pc.sum(pc.equal(table["split"], n)).as_py() or 0) for n in names},
         "leaked_docs": int(flagged.sum()), "leaked_by_split": {k: v for k, v in leaked_by_split.items() if v},
     }
-    top = fl.sort_by([("containment", "descending"), ("split", "ascending"), ("doc_id", "ascending")]) \
-        .slice(0, cfg.top).to_pylist()
-    lines = [f"Word {cfg.ngram}-grams of {', '.join(names) or 'no split'} looked up in "
-             f"{n_train} {cfg.train_split} documents; a document is flagged when >= {cfg.threshold:.0%} of its "
-             f"n-grams occur in {cfg.train_split}. N-grams found in more than {cfg.max_ngram_doc_freq} "
-             f"{cfg.train_split} documents count as boilerplate ({summary['boilerplate_ngrams']} such).",
-             "", "| split | documents | too short to check | with matches | flagged |", "|---|---:|---:|---:|---:|"]
-    for n in names:
-        wm = int(pc.sum(pc.equal(table["split"], n)).as_py() or 0)
-        lines.append(f"| {n} | {summary['documents'][n]} | {too_short[n]} | {wm} | {leaked_by_split[n]} |")
-    sections = {"Containment (n-gram overlap with train)": "\n".join(lines)}
-    if top:
-        t = ["| doc_id | split | contained | n-grams | train docs | first train doc_ids | longest matched span |",
-             "|---|---|---:|---:|---:|---|---|"]
-        for r in top:
-            ids = ", ".join(f"`{i}`" for i in r["train_doc_ids"][:3]) + (" ..." if r["n_train_docs"] > 3 else "")
-            ex = r["excerpt"][:120].replace("|", "\\|")
-            t.append(f"| `{r['doc_id']}` | {r['split']} | {r['containment']:.2f} | {r['ngrams']} | "
-                     f"{r['n_train_docs']} | {ids} | {ex} |")
-        sections["Contained documents (most contained first)"] = "\n".join(t)
-    return PassResult(name="containment", summary=summary, findings={"documents": top},
-                      files={"containment": "containment.parquet"}, sections=sections,
-                      config={**cfg.to_dict(), "normalize": normalize.to_dict()})
+    listed = fl.sort_by([("containment", "descending"), ("split", "ascending"), ("doc_id", "ascending")]) \
+        .slice(0, top).to_pylist()
+    return PassResult(name="containment", summary=summary, findings={"documents": listed},
+                      files={"containment": "containment.parquet"},
+                      config={**cfg.to_dict(), "train_split": train_split, "normalize": normalize.to_dict()})

@@ -6,7 +6,6 @@ Memory is bounded by the batch size, not the corpus: per-document hash records a
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -43,7 +42,6 @@ LEAKS_SCHEMA = pa.schema([
 class ExactConfig:
     """Settings of the exact pass."""
 
-    train_split: str = "train"   # the split every other split is checked against for leaks
     n_buckets: int = 64          # spill files: a bucket holds ~1/n_buckets of the hash records in memory
     max_train_ids: int = 20      # train doc_ids listed per leaked document (the count is always exact)
 
@@ -58,27 +56,22 @@ def _digests(texts: pa.Array, normalize: NormalizeConfig) -> bytes:
     return b"".join(parts)
 
 
-_POOL = None
-
-
-def hash_batch(texts: pa.Array, normalize: NormalizeConfig = DEFAULT_NORMALIZE) -> pa.FixedSizeBinaryArray:
+def hash_batch(texts: pa.Array, normalize: NormalizeConfig = DEFAULT_NORMALIZE, *,
+               engine=None) -> pa.FixedSizeBinaryArray:
     """xxh3-128 digests (16 bytes, big-endian) of each normalized text.
 
-    Large batches are cut in one piece per core and normalized in threads: the C normalizer releases the
-    GIL, so this uses the cores the reader leaves idle. The result does not depend on the cut.
+    With an ``engine``, large batches are cut in one piece per thread and normalized on its threads: the C
+    normalizer releases the GIL, so this uses the cores the reader leaves idle. The result does not depend
+    on the cut.
     """
-    global _POOL
     n = len(texts)
-    workers = min(os.cpu_count() or 1, 4)
-    if n < 512 or workers == 1:
+    workers = getattr(engine, "threads", 1)
+    if engine is None or n < 512 or workers == 1:
         digests = _digests(texts, normalize)
     else:
-        if _POOL is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            _POOL = ThreadPoolExecutor(workers, thread_name_prefix="dataaudit-hash")
         step = -(-n // workers)
-        digests = b"".join(_POOL.map(lambda a: _digests(texts.slice(a, step), normalize), range(0, n, step)))
+        digests = b"".join(engine.thread_map(lambda a: _digests(texts.slice(a, step), normalize),
+                                             range(0, n, step)))
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), n, [None, pa.py_buffer(digests)])
 
 
@@ -139,7 +132,7 @@ class SplitCounts:
         return d
 
 
-def _group_bucket(t: pa.Table, cfg: ExactConfig, counts: dict[str, SplitCounts]):
+def _group_bucket(t: pa.Table, cfg: ExactConfig, counts: dict[str, SplitCounts], train_split: str):
     """Duplicate-group and leak rows of one bucket (all records sharing a hash are in the same bucket)."""
     t = t.sort_by([("hash", "ascending"), ("seq", "ascending")])
     hashes = t.column("hash").combine_chunks()
@@ -174,11 +167,11 @@ def _group_bucket(t: pa.Table, cfg: ExactConfig, counts: dict[str, SplitCounts])
                     if i != first:
                         c.dup_docs += 1
                         c.dup_bytes += int(nbytes[i])
-        train = by_split.get(cfg.train_split)
+        train = by_split.get(train_split)
         if train:
             train_ids = [doc_ids[i] for i in train[: cfg.max_train_ids]]
             for sp, members in by_split.items():
-                if sp == cfg.train_split:
+                if sp == train_split:
                     continue
                 c = counts.setdefault(sp, SplitCounts())
                 for i in members:
@@ -195,7 +188,7 @@ def _rows_to_table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
 
 def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_dir: Path, *,
               normalize: NormalizeConfig = DEFAULT_NORMALIZE, config: ExactConfig = ExactConfig(),
-              top: int = 20) -> PassResult:
+              top: int = 20, train_split: str = "train", engine=None) -> PassResult:
     """Hash every document of every split, then group on disk. Writes exact_duplicates/exact_leaks Parquet."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -209,7 +202,7 @@ def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_di
             for batch in prefetch(make()):
                 texts = batch.column(2)
                 nb = pc.binary_length(texts)
-                h = hash_batch(texts, normalize)
+                h = hash_batch(texts, normalize, engine=engine)
                 n = batch.num_rows
                 spill.add(pa.RecordBatch.from_arrays(
                     [h, batch.column(0), pa.array([split] * n, pa.string()), pc.cast(nb, pa.int64()),
@@ -219,7 +212,7 @@ def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_di
                 c.bytes += int(pc.sum(nb).as_py() or 0)
         dups, leaks = [], []
         for bucket in spill.buckets():
-            d, lk = _group_bucket(bucket, config, counts)
+            d, lk = _group_bucket(bucket, config, counts, train_split)
             dups += d
             leaks += lk
     finally:
@@ -229,11 +222,11 @@ def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_di
     leak_t = _rows_to_table(leaks, LEAKS_SCHEMA).sort_by([("split", "ascending"), ("doc_id", "ascending")])
     write_parquet_atomic(out_dir / "exact_duplicates.parquet", dup_t)
     write_parquet_atomic(out_dir / "exact_leaks.parquet", leak_t)
-    return _result(counts, dup_t, leak_t, config, normalize, top)
+    return _result(counts, dup_t, leak_t, config, normalize, top, train_split)
 
 
 def _result(counts, dup_t: pa.Table, leak_t: pa.Table, config: ExactConfig, normalize: NormalizeConfig,
-            top: int) -> PassResult:
+            top: int, train_split: str) -> PassResult:
     groups = (dup_t.filter(pc.field("is_first")).sort_by([("group_size", "descending"), ("group_id", "ascending")])
               .select(["split", "group_id", "group_size", "first_doc_id", "n_bytes"]))
     top_groups = groups.slice(0, top).to_pylist()
@@ -241,28 +234,7 @@ def _result(counts, dup_t: pa.Table, leak_t: pa.Table, config: ExactConfig, norm
     summary = {"splits": {k: v.to_dict() for k, v in counts.items()},
                "leaked_docs": sum(v.leaked_docs for v in counts.values()),
                "duplicate_groups": groups.num_rows}
-    md = ["| split | docs | MB | dup groups | dup docs | dup bytes | leaked docs | leaked bytes |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for sp, c in counts.items():
-        d = c.to_dict()
-        leak = "" if sp == config.train_split else (f"{c.leaked_docs} ({d['leaked_doc_fraction']:.2%})")
-        leakb = "" if sp == config.train_split else (f"{c.leaked_bytes} ({d['leaked_byte_fraction']:.2%})")
-        md.append(f"| {sp} | {c.docs} | {c.bytes / 1e6:.2f} | {c.dup_groups} | {c.dup_docs} "
-                  f"({d['dup_doc_fraction']:.2%}) | {c.dup_bytes} ({d['dup_byte_fraction']:.2%}) | {leak} | {leakb} |")
-    sections = {"Exact duplicates and leaks": "\n".join(md)}
-    if top_leaks:
-        lines = ["| doc_id | split | bytes | copies in train | train doc_ids |", "|---|---|---:|---:|---|"]
-        for r in top_leaks:
-            ids = ", ".join(f"`{i}`" for i in r["train_doc_ids"][:3]) + (" ..." if r["n_train_copies"] > 3 else "")
-            lines.append(f"| `{r['doc_id']}` | {r['split']} | {r['n_bytes']} | {r['n_train_copies']} | {ids} |")
-        sections["Exact leaks (largest first)"] = "\n".join(lines)
-    if top_groups:
-        lines = ["| split | group | size | first member |", "|---|---|---:|---|"]
-        lines += [f"| {g['split']} | `{g['group_id'][:12]}` | {g['group_size']} | `{g['first_doc_id']}` |"
-                  for g in top_groups]
-        sections["Largest exact duplicate groups"] = "\n".join(lines)
     return PassResult(name="exact", summary=summary,
                       findings={"leaks": top_leaks, "duplicate_groups": top_groups},
                       files={"exact_duplicates": "exact_duplicates.parquet", "exact_leaks": "exact_leaks.parquet"},
-                      sections=sections,
-                      config={"hash": "xxh3_128", "train_split": config.train_split, "normalize": normalize.to_dict()})
+                      config={"hash": "xxh3_128", "train_split": train_split, "normalize": normalize.to_dict()})

@@ -43,26 +43,4 @@ def explain_perplexity(scores: pa.Table, leaks_path: Path, model: dict[str, Any]
         if all_["ppl"] and clean["ppl"]:
             row["ppl_rise_without_leaked"] = clean["ppl"] / all_["ppl"] - 1
         by_split[split] = row
-    lines = [f"Reference model `{model.get('name', '?')}` ({model.get('kind', '?')}, tokenizer "
-             f"`{model.get('tokenizer', '?')}`); token-weighted perplexity and bits per byte.", "",
-             "| split | docs | perplexity | without leaked | leaked only | bits/byte | without leaked | leaked only |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-
-    def f(x):
-        return "n/a" if x is None else f"{x:.4g}"
-
-    for split, r in by_split.items():
-        a, c, lk = r["all"], r["without_leaked"], r["leaked_only"]
-        lines.append(f"| {split} | {a['docs']} ({lk['docs']} leaked) | {f(a['ppl'])} | {f(c['ppl'])} | "
-                     f"{f(lk['ppl'])} | {f(a['bits_per_byte'])} | {f(c['bits_per_byte'])} | "
-                     f"{f(lk['bits_per_byte'])} |")
-    notes = []
-    for split, r in by_split.items():
-        rise = r.get("ppl_rise_without_leaked")
-        if r["leaked_only"]["docs"] and rise is not None:
-            notes.append(f"- {split}: without its {r['leaked_only']['docs']} leaked documents, perplexity is "
-                         f"{rise:+.1%} ({f(r['all']['ppl'])} -> {f(r['without_leaked']['ppl'])}).")
-    if notes:
-        lines += [""] + notes
-    return PassResult(name="perplexity", summary={"by_split": by_split, "model": model},
-                      sections={"Validation perplexity with and without the leaked documents": "\n".join(lines)})
+    return PassResult(name="perplexity", summary={"by_split": by_split, "model": model})

@@ -89,21 +89,6 @@ def merge_leaks(stage: Path, files: dict[str, str], documents: dict[str, int], t
             "near_not_exact": sum(not r["exact"] and r["near_jaccard"] is not None for r in mine),
             "containment_only": sum(r["passes"] == ["containment"] for r in mine),
         }
-    lines = ["| split | docs | leaked (any pass) | exact | near, not exact | containment only |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for name, c in by_split.items():
-        lines.append(f"| {name} | {c['docs']} | {c['leaked_docs']} ({c['leaked_doc_fraction']:.2%}) | {c['exact']} | "
-                     f"{c['near_not_exact']} | {c['containment_only']} |")
     listed = sorted(ordered, key=lambda r: (r["exact"], -(r["near_jaccard"] or 0), -(r["containment"] or 0)))[:top]
-    if listed:
-        lines += ["", "Not exact copies (the leaks a hash cannot see), strongest first:" if not listed[0]["exact"]
-                  else "Leaked documents:", "",
-                  "| doc_id | split | passes | Jaccard | containment | train doc_ids |", "|---|---|---|---:|---:|---|"]
-        for r in listed:
-            j = f"{r['near_jaccard']:.3f}" if r["near_jaccard"] is not None else ""
-            c = f"{r['containment']:.3f}" if r["containment"] is not None else ""
-            ids = ", ".join(f"`{i}`" for i in r["train_doc_ids"][:3])
-            lines.append(f"| `{r['doc_id']}` | {r['split']} | {', '.join(r['passes'])} | {j} | {c} | {ids} |")
     return PassResult(name="leaks", summary={"by_split": by_split, "leaked_docs": len(ordered)},
-                      findings={"leaked": listed}, files={"leaks": "leaks.parquet"},
-                      sections={"Leaked documents, all passes": "\n".join(lines)})
+                      findings={"leaked": listed}, files={"leaks": "leaks.parquet"})

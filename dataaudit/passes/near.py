@@ -16,14 +16,13 @@ Phases (each streams the sources, so memory is bounded by the batch size plus sm
 4. *clusters*: union-find over the verified pairs; a cluster's id is the rank of its first member in input
    order, so ids are stable across runs, worker counts and batch sizes.
 
-Workers: signatures and verification run in ``workers`` processes (spawned); results are identical for any
-worker count because each task is a pure function of its input and results are consumed in input order.
+Engine: signatures, exact sets and verification are tasks an engine runs (``engine.pool(init).map``); results
+are identical for any worker count because each task is a pure function of its input and results are
+consumed in input order.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
 import tempfile
 from collections import deque
@@ -60,14 +59,11 @@ class NearConfig:
     scheme: Literal["affine32", "legacy"] = "affine32"   # datasketch's permutation scheme (2.x default / 1.x)
     hash: Literal["xxh3", "sha1"] = "xxh3"   # shingle hash: fast vectorized, or datasketch's sha1 (slow, compat)
     mode: Literal["cross", "within", "both"] = "cross"   # pairs across splits (leaks), inside splits, or both
-    train_split: str = "train"      # pairs with this split report the *other* document as the leaked one
-    workers: int = 1                # processes for signatures and verification; 0: one per CPU core
     max_bucket: int = 1000          # a bucket bigger than this pairs each member with its first max_bucket only
-    top: int = 20                   # pairs and clusters listed in the report (the Parquet files hold all)
 
     def __post_init__(self) -> None:
         if not isinstance(self.threshold, (int, float)) or not 0 < self.threshold <= 1:
-            raise ConfigError(f"near threshold {self.threshold!r} is outside (0, 1]; pass e.g. --threshold 0.8")
+            raise ConfigError(f"near threshold {self.threshold!r} is outside (0, 1]; pass e.g. --near-threshold 0.8")
         if not isinstance(self.num_perm, int) or not 1 <= self.num_perm <= 4096:
             raise ConfigError(f"num_perm {self.num_perm!r} must be an integer in 1..4096; 128 is the default")
         if not isinstance(self.ngram, int) or not 1 <= self.ngram <= 256:
@@ -91,8 +87,6 @@ class NearConfig:
             raise ConfigError(f"hash {self.hash!r} unknown; choose 'xxh3' (fast) or 'sha1' (datasketch's)")
         if self.mode not in ("cross", "within", "both"):
             raise ConfigError(f"mode {self.mode!r} unknown; choose 'cross', 'within' or 'both'")
-        if not isinstance(self.workers, int) or self.workers < 0:
-            raise ConfigError(f"workers {self.workers!r} must be 0 (one per core) or a positive integer")
         if self.max_bucket < 1:
             raise ConfigError(f"max_bucket {self.max_bucket} must be at least 1")
 
@@ -102,41 +96,11 @@ class NearConfig:
             return self.bands, self.rows
         return lsh.optimal_params(self.threshold, self.num_perm, tuple(self.weights))
 
-    def n_workers(self) -> int:
-        return self.workers or (os.cpu_count() or 1)
-
     def to_dict(self) -> dict:
         d = asdict(self)
         d["weights"] = list(self.weights)
         d["bands"], d["rows"] = self.lsh_params()
         return d
-
-
-def add_near_args(parser: argparse.ArgumentParser) -> None:
-    """Flags of the near-duplicate pass (``dataaudit split``)."""
-    g = parser.add_argument_group("near-duplicates (MinHash + LSH, every candidate verified)")
-    g.add_argument("--no-near", action="store_true", help="skip the near-duplicate pass")
-    g.add_argument("--threshold", type=float, default=0.8, help="exact Jaccard for a near-duplicate (default 0.8)")
-    g.add_argument("--num-perm", type=int, default=128, help="MinHash permutations (default 128)")
-    g.add_argument("--ngram", type=int, default=5, help="words per shingle (characters with --char-ngrams)")
-    g.add_argument("--char-ngrams", action="store_true", help="shingle characters instead of words")
-    g.add_argument("--bands", type=int, default=None, help="LSH bands (with --rows; default: optimized)")
-    g.add_argument("--rows", type=int, default=None, help="LSH rows per band (with --bands)")
-    g.add_argument("--near-mode", choices=["cross", "within", "both"], default="cross",
-                   help="pairs across splits (leaks, default), inside each split, or both")
-    g.add_argument("--minhash-seed", type=int, default=1, help="permutation seed (datasketch's meaning)")
-    g.add_argument("--minhash-scheme", choices=list(lsh.SCHEMES), default="affine32",
-                   help="datasketch permutation scheme of the signatures (default affine32)")
-    g.add_argument("--workers", type=int, default=1, help="processes for signatures/verification (0: all cores)")
-
-
-def near_config_from_args(args: argparse.Namespace) -> NearConfig | None:
-    """The NearConfig the flags describe, or None with --no-near."""
-    if getattr(args, "no_near", False):
-        return None
-    return NearConfig(threshold=args.threshold, num_perm=args.num_perm, ngram=args.ngram,
-                      char_ngrams=args.char_ngrams, bands=args.bands, rows=args.rows, mode=args.near_mode,
-                      seed=args.minhash_seed, scheme=args.minhash_scheme, workers=args.workers)
 
 
 def signatures(texts, config: NearConfig = NearConfig(), normalize: NormalizeConfig = DEFAULT_NORMALIZE) -> np.ndarray:
@@ -199,40 +163,6 @@ def _verify_task(task: tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]) -> 
     return out
 
 
-class _Runner:
-    """Runs tasks in order, in-process (workers=1) or in a spawned pool with a bounded window."""
-
-    def __init__(self, config: NearConfig, normalize: NormalizeConfig) -> None:
-        self.n = config.n_workers()
-        self.pool = None
-        _init_worker(config, normalize)
-        if self.n > 1:
-            import multiprocessing as mp
-
-            self.pool = mp.get_context("spawn").Pool(self.n, initializer=_init_worker, initargs=(config, normalize))
-
-    def map(self, fn, items) -> Iterator:
-        if self.pool is None:
-            for it in items:
-                yield fn(it)
-            return
-        window: deque = deque()
-        for it in items:
-            if isinstance(it, pa.Array):
-                # a slice pickles with its parent's whole buffers: copy it out before it goes to a worker
-                it = pa.concat_arrays([it])
-            window.append(self.pool.apply_async(fn, (it,)))
-            if len(window) >= 2 * self.n:
-                yield window.popleft().get()
-        while window:
-            yield window.popleft().get()
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
-            self.pool.join()
-
-
 # ----------------------------------------------------------------------------------------------- the pass
 
 @dataclass
@@ -253,7 +183,7 @@ def _texts_of(make: Callable[[], Iterator[pa.RecordBatch]]) -> Iterator[tuple[pa
         yield batch, batch.column(batch.schema.get_field_index("text"))
 
 
-def _sign_all(sources: Sources, cfg: NearConfig, runner: _Runner, spill: Path, bands: int,
+def _sign_all(sources: Sources, cfg: NearConfig, runner, spill: Path, bands: int,
               progress) -> _Docs:
     ids, codes, counts = [], [], []
     band_files = [open(spill / f"band{i:03d}.u64", "wb") for i in range(bands)]
@@ -315,7 +245,7 @@ class _SetStore:
         return np.array(self.mm[self.off[k]:self.off[k + 1]])   # a copy: it may be pickled to a worker
 
 
-def _exact_sets(sources: Sources, needed: np.ndarray, runner: _Runner, n_docs: int,
+def _exact_sets(sources: Sources, needed: np.ndarray, runner, n_docs: int,
                 progress, spill: Path) -> _SetStore:
     """Shingle sets of the documents in ``needed`` (global indices), read by streaming the sources again and
     written to ``spill/sets.u64`` in ``needed`` order."""
@@ -351,7 +281,7 @@ def _exact_sets(sources: Sources, needed: np.ndarray, runner: _Runner, n_docs: i
     return _SetStore(path, needed, sizes)
 
 
-def _verify(pairs_a: np.ndarray, pairs_b: np.ndarray, sets: _SetStore, runner: _Runner,
+def _verify(pairs_a: np.ndarray, pairs_b: np.ndarray, sets: _SetStore, runner,
             chunk: int = 2000) -> np.ndarray:
     def tasks():
         for c in range(0, len(pairs_a), chunk):
@@ -373,50 +303,26 @@ def _estimates(spill: Path, n_docs: int, num_perm: int, a: np.ndarray, b: np.nda
     return out
 
 
-def union_find_clusters(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Connected components of the pairs (a[k], b[k]): (members sorted, cluster id of each).
-
-    Cluster ids are 0, 1, ... in order of each cluster's smallest member, so they depend only on the set
-    of pairs (not on their order).
-
-    >>> union_find_clusters(np.array([5, 1, 7]), np.array([9, 5, 8]))
-    (array([1, 5, 7, 8, 9]), array([0, 0, 1, 1, 0]))
-    """
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        root = x
-        while parent.get(root, root) != root:
-            root = parent[root]
-        while parent.get(x, x) != root:           # path compression
-            parent[x], x = root, parent[x]
-        return root
-
-    for x, y in zip(a.tolist(), b.tolist()):
-        rx, ry = find(x), find(y)
-        if rx != ry:
-            lo, hi = (rx, ry) if rx < ry else (ry, rx)
-            parent[hi] = lo                       # the smaller index is always the root
-    members = np.unique(np.concatenate((a, b))) if len(a) else np.zeros(0, np.int64)
-    roots = np.array([find(int(m)) for m in members], dtype=np.int64)
-    _, cid = np.unique(roots, return_inverse=True)   # roots are cluster minima, so this ranks by first member
-    return members, cid.astype(np.int64)
-
-
 def run_near(sources: Sources, config: NearConfig, out_dir: Path, *, normalize: NormalizeConfig = DEFAULT_NORMALIZE,
+             top: int = 20, train_split: str = "train", engine=None,
              progress: Callable[[str, int], None] | None = None) -> PassResult:
     """Run the near-duplicate pass over ``sources`` (split -> callable giving a fresh batch iterator).
 
-    Writes ``near_pairs.parquet`` and ``near_clusters.parquet`` into ``out_dir``.
+    Writes ``near_pairs.parquet`` and ``near_clusters.parquet`` into ``out_dir``; ``top`` pairs and clusters
+    are listed in the result; pairs with ``train_split`` report the *other* document as the leaked one.
+    Signatures and verification run as tasks on ``engine`` (default: in-process).
     """
+    from ..engine import LocalEngine
     from .near_report import build_result
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     bands, rows = config.lsh_params()
     spill = Path(tempfile.mkdtemp(prefix=".near-spill-", dir=out_dir))
-    runner = _Runner(config, normalize)
+    engine = engine or LocalEngine(workers=1)
+    runner = engine.pool(_init_worker, (config, normalize))
     stats = lsh.BucketStats()
+    failed = True
     try:
         docs = _sign_all(sources, config, runner, spill, bands, progress)
         n_docs = len(docs.split_codes)
@@ -432,8 +338,9 @@ def run_near(sources: Sources, config: NearConfig, out_dir: Path, *, normalize: 
         else:
             inter = np.zeros(0, np.int64)
             size = np.zeros(0, np.int64)
+        failed = False
     finally:
-        runner.close()
+        runner.close(error=failed)
         shutil.rmtree(spill, ignore_errors=True)
     size_a = size[np.searchsorted(needed, a)] if len(a) else np.zeros(0, np.int64)
     size_b = size[np.searchsorted(needed, b)] if len(a) else np.zeros(0, np.int64)
@@ -442,4 +349,4 @@ def run_near(sources: Sources, config: NearConfig, out_dir: Path, *, normalize: 
     keep = jac >= config.threshold - 1e-12
     return build_result(config=config, normalize=normalize, docs=docs, bands=bands, rows=rows, stats=stats,
                         a=a, b=b, est=est, inter=inter, size_a=size_a, size_b=size_b, jac=jac, keep=keep,
-                        out_dir=out_dir)
+                        out_dir=out_dir, top=top, train_split=train_split)

@@ -1,4 +1,4 @@
-"""Findings tables and report sections of the near-duplicate pass (the numbers come from ``near.run_near``)."""
+"""Findings tables and summary of the near-duplicate pass (the numbers come from ``near.run_near``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 from ..io.atomic import write_parquet_atomic
 from ..records import PassResult
 from . import lsh
+from .clusters import union_find_clusters
 
 PAIRS_SCHEMA = pa.schema([
     ("doc_id", pa.string()), ("split", pa.string()),              # the leaked side (non-train) of a cross pair
@@ -28,9 +29,7 @@ CLUSTERS_SCHEMA = pa.schema([
 
 
 def build_result(*, config, normalize, docs, bands, rows, stats, a, b, est, inter, size_a, size_b, jac, keep,
-                 out_dir: Path) -> PassResult:
-    from .near import union_find_clusters
-
+                 out_dir: Path, top: int, train_split: str) -> PassResult:
     n_docs = len(docs.split_codes)
     names = np.array(docs.split_names, dtype=object)
     ids = docs.doc_ids()
@@ -38,7 +37,7 @@ def build_result(*, config, normalize, docs, bands, rows, stats, a, b, est, inte
     members, cid = union_find_clusters(ka, kb)
     cluster_of = dict(zip(members.tolist(), cid.tolist()))
     # orientation: the non-train document first; otherwise input order
-    train_code = docs.split_names.index(config.train_split) if config.train_split in docs.split_names else -1
+    train_code = docs.split_names.index(train_split) if train_split in docs.split_names else -1
     swap = docs.split_codes[ka] == train_code
     da, db = np.where(swap, kb, ka), np.where(swap, ka, kb)
     sa, sb = np.where(swap, size_b[keep], size_a[keep]), np.where(swap, size_a[keep], size_b[keep])
@@ -72,8 +71,8 @@ def build_result(*, config, normalize, docs, bands, rows, stats, a, b, est, inte
         by_pair[k] = by_pair.get(k, 0) + 1
     leaked_by_split: dict[str, int] = {}
     if config.mode in ("cross", "both"):
-        to_train = pairs.filter(pc.and_(pc.equal(pairs["other_split"], config.train_split),
-                                        pc.not_equal(pairs["split"], config.train_split)))
+        to_train = pairs.filter(pc.and_(pc.equal(pairs["other_split"], train_split),
+                                        pc.not_equal(pairs["split"], train_split)))
         for sp, d in zip(to_train.column("split").to_pylist(), to_train.column("doc_id").to_pylist()):
             leaked_by_split.setdefault(sp, set()).add(d)
         leaked_by_split = {k: len(v) for k, v in leaked_by_split.items()}
@@ -94,8 +93,8 @@ def build_result(*, config, normalize, docs, bands, rows, stats, a, b, est, inte
         "n_docs": n_docs,
     }
     top_pairs = pairs.sort_by([("jaccard", "descending"), ("split", "ascending"), ("doc_id", "ascending"),
-                               ("other_doc_id", "ascending")]).slice(0, config.top).to_pylist()
-    order = np.argsort(-csize, kind="stable")[: config.top] if len(csize) else []
+                               ("other_doc_id", "ascending")]).slice(0, top).to_pylist()
+    order = np.argsort(-csize, kind="stable")[: top] if len(csize) else []
     top_clusters = [{"cluster_id": int(c), "size": int(csize[c]),
                      "first_doc_id": clusters.filter(pc.equal(clusters["cluster_id"], int(c)))["doc_id"][0].as_py()}
                     for c in order]
@@ -107,38 +106,6 @@ def build_result(*, config, normalize, docs, bands, rows, stats, a, b, est, inte
                         "check them all")
     return PassResult(name="near", summary=summary, findings={"pairs": top_pairs, "clusters": top_clusters},
                       files={"near_pairs": "near_pairs.parquet", "near_clusters": "near_clusters.parquet"},
-                      sections=_sections(config, summary, top_pairs), warnings=warnings,
-                      config={**config.to_dict(), "normalize": normalize.to_dict()})
+                      warnings=warnings,
+                      config={**config.to_dict(), "train_split": train_split, "normalize": normalize.to_dict()})
 
-
-def _sections(config, s: dict, top_pairs: list[dict]) -> dict[str, str]:
-    curve = s["detection_curve"]
-    lines = [
-        f"MinHash ({config.num_perm} permutations, seed {config.seed}, {config.scheme}) over "
-        f"{'character' if config.char_ngrams else 'word'} {config.ngram}-grams; LSH {s['bands']} bands x "
-        f"{s['rows']} rows; mode `{config.mode}`; threshold: exact Jaccard >= {config.threshold}.",
-        "",
-        "Detection curve (probability that a pair with this Jaccard becomes a candidate):",
-        "",
-        "| Jaccard | " + " | ".join(curve) + " |",
-        "|---|" + "---:|" * len(curve),
-        "| P(candidate) | " + " | ".join(f"{v:.3f}" for v in curve.values()) + " |",
-        "",
-        f"Candidates: {s['candidates']}; verified near-duplicates: {s['verified_pairs']}; dropped after exact "
-        f"check: {s['dropped_candidates']} (measured LSH false-positive rate "
-        f"{s['measured_false_positive_rate']:.2%}). Clusters: {s['clusters']} (largest {s['largest_cluster']}).",
-    ]
-    if s["leaked_by_split"]:
-        lines.append("Leaked documents (near-duplicate of a train document): " +
-                     ", ".join(f"{k}: {v}" for k, v in s["leaked_by_split"].items()) + ".")
-    if s["documents_without_shingles"]:
-        lines.append(f"{s['documents_without_shingles']} empty document(s) have no shingles and were not compared.")
-    out = {"Near-duplicates (MinHash + LSH, verified)": "\n".join(lines)}
-    if top_pairs:
-        t = ["| doc_id | split | other doc_id | other split | Jaccard | contained | other contained | estimate |",
-             "|---|---|---|---|---:|---:|---:|---:|"]
-        t += [f"| `{p['doc_id']}` | {p['split']} | `{p['other_doc_id']}` | {p['other_split']} | {p['jaccard']:.3f} "
-              f"| {p['containment']:.3f} | {p['other_containment']:.3f} | {p['estimated_jaccard']:.3f} |"
-              for p in top_pairs]
-        out["Near-duplicate pairs (most similar first)"] = "\n".join(t)
-    return out

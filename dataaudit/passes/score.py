@@ -429,39 +429,13 @@ class ScoreRun:
         return s
 
     def to_pass_result(self, *, scores_file: str = "scores.parquet") -> PassResult:
+        """The run as report data (rendered by ``report/sections/score.py``)."""
         s = self.summary()
-        m = self.meta["model"]
-        lines = [f"Model: `{m['name']}` ({m['kind']}, fingerprint `{m['fingerprint'][:16]}`, tokenizer "
-                 f"`{m['tokenizer']}`), max length {self.meta['settings']['max_length']}, stride "
-                 f"{self.meta['settings']['stride']}, BOS {self.meta['settings']['bos']}.", ""]
-        lines += [f"- {n}" for n in self.notes]
-        lines += ["", "| split | docs | tokens | bytes | perplexity (token-weighted) | bits per byte |",
-                  "|---|---|---|---|---|---|"]
-        for name, a in s["by_split"].items():
-            lines.append(f"| {name} | {a['docs']} | {a['tokens']} | {a['bytes']} | {_fmt(a['ppl'])} | "
-                         f"{_fmt(a['bits_per_byte'])} |")
-        lines += ["", f"{self.scored} document(s) scored now, {self.cached} from the cache."]
-        top = ["| doc_id | bits/byte | worst span bits/byte | worst span |", "|---|---|---|---|"]
-        for t in self.top[:20]:
-            ex = t["excerpt"].replace("|", "\\|").replace("\n", " ")
-            top.append(f"| {t['doc_id']} | {_fmt(t['bits_per_byte'])} | {_fmt(t['worst_bpb'])} | `{ex}` |")
-        bottom = ["Read bits per byte on both sides: far below the corpus's typical value is text that repeats "
-                  "itself (runs, repeated n-grams, boilerplate).", "",
-                  "| doc_id | bits/byte | lowest-loss span bits/byte | lowest-loss span |", "|---|---|---|---|"]
-        for t in self.bottom[:20]:
-            ex = t["excerpt"].replace("|", "\\|").replace("\n", " ")
-            bottom.append(f"| {t['doc_id']} | {_fmt(t['bits_per_byte'])} | {_fmt(t['best_bpb'])} | `{ex}` |")
+        s["notes"] = list(self.notes)
         return PassResult(name="score", summary=s,
                           findings={"highest_bits_per_byte": self.top, "lowest_bits_per_byte": self.bottom},
                           files={"per-document scores": scores_file},
-                          sections={"Reference-model scores": "\n".join(lines),
-                                    "Highest bits per byte": "\n".join(top),
-                                    "Lowest bits per byte": "\n".join(bottom)},
-                          warnings=[], config={"model": m, "settings": self.meta["settings"]})
-
-
-def _fmt(x: Any) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.4g}"
+                          config={"model": self.meta["model"], "settings": self.meta["settings"]})
 
 
 def _resolve_model(data, model, fit_on, *, device, cache_dir, fit_config, progress, split, fmt, text_column,

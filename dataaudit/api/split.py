@@ -1,0 +1,145 @@
+"""The split audit: leakage between train and val/test/eval sets, duplicates inside each split, and (with a
+model) validation perplexity with and without the leaked documents."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..config import JobConfig, ReadConfig
+from ..errors import ConfigError
+from ..io.sources import DocSource
+from ..passes.containment import ContainmentConfig, run_containment
+from ..passes.exact import ExactConfig, run_exact
+from ..passes.explain import explain_perplexity
+from ..passes.leaks import merge_leaks
+from ..passes.near import NearConfig, run_near
+from ..progress import Progress
+from ..records import Report
+from ..text import DEFAULT_NORMALIZE, NormalizeConfig
+from ._job import Job
+
+FAIL_LEVELS = ("duplicate", "leak", "never")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitConfig(JobConfig):
+    """Settings of a split audit, recorded in its report."""
+
+    read: ReadConfig = field(default_factory=ReadConfig)     # how every input is read
+    normalize: NormalizeConfig = DEFAULT_NORMALIZE           # the one normalization all passes compare under
+    exact: ExactConfig = field(default_factory=ExactConfig)
+    near: NearConfig | None = field(default_factory=NearConfig)                 # None skips the MinHash pass
+    containment: ContainmentConfig | None = field(default_factory=ContainmentConfig)  # None skips it
+    train_split: str = "train"          # the name train is reported under; every other split is checked against it
+    fail_on: str | float = "leak"       # exit-1 level (duplicate | leak | never | a leaked fraction), recorded
+                                        # so a report says how it was judged
+    model: Any = None                   # reference model for val perplexity with/without leaks: a local HF causal
+                                        # LM or byte-LM directory, a loaded ReferenceModel, "default" (fit the
+                                        # embedded byte LM on a sample of train), or None (no scoring)
+    device: str = "auto"                # where the reference model runs: auto | cpu | cuda | mps
+    cache_dir: str | None = None        # model and score cache (None: $DATAAUDIT_CACHE or ~/.cache/dataaudit)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.fail_on, str) and self.fail_on not in FAIL_LEVELS:
+            raise ConfigError(f"--fail-on {self.fail_on!r}: use one of {list(FAIL_LEVELS)} or a fraction such as 0.01")
+        if isinstance(self.fail_on, float) and not 0 <= self.fail_on <= 1:
+            raise ConfigError(f"--fail-on {self.fail_on}: a fraction must be between 0 and 1")
+
+
+def _eval_name(e: Any, i: int) -> str:
+    return Path(str(e)).name.split(".")[0] if isinstance(e, (str, os.PathLike)) else f"eval{i}"
+
+
+def audit_split(train: Any, val: Any = None, test: Any = None, *, evals: Sequence[Any] = (),
+                out_dir: str | os.PathLike | None = None, config: SplitConfig = SplitConfig(),
+                progress: Progress | None = None) -> Report:
+    """Audit ``train`` against ``val``/``test``/eval sets; publish the report directory; return the Report.
+
+    Each data argument is a path (file, directory, glob), a pyarrow Table or a ``datasets`` object. The
+    report is staged inside ``out_dir`` under a lock and published at the end, so an interrupted run leaves
+    the previous report as it was.
+
+    >>> report = audit_split("train.parquet", val="val.jsonl", out_dir="audit")   # doctest: +SKIP
+    >>> report.summary["leaks"]["by_split"]["val"]["leaked_docs"]                 # doctest: +SKIP
+    """
+    if val is None and test is None and not evals:
+        raise ConfigError("nothing to compare train with: give --val, --test or --eval")
+    rc = config.read
+    tr = config.train_split
+    sources: dict[str, DocSource] = {tr: DocSource(train, split=tr, read=rc, progress=progress)}
+    for name, data in (("val", val), ("test", test)):
+        if data is not None:
+            sources[name] = DocSource(data, split=name, read=rc, progress=progress)
+    eval_read = dataclasses.replace(rc, fmt=None, text_column=rc.eval_field, id_column=None)
+    for i, e in enumerate(evals):
+        name = _eval_name(e, len(sources))
+        if name in sources:
+            raise ConfigError(f"two inputs are both named {name!r}; rename one eval file")
+        sources[name] = DocSource(e, split=name, read=eval_read, progress=progress)
+    record = {"inputs": {k: s.name for k, s in sources.items()}, "read": rc.to_dict(),
+              "normalize": config.normalize.to_dict(), "exact": dataclasses.asdict(config.exact),
+              "top": config.top, "fail_on": config.fail_on, "train_split": tr, "workers": config.workers}
+    inputs = [train, val, test, *evals]
+    with Job("split", config, record, out_dir=out_dir, inputs=inputs, progress=progress) as job:
+        report, stage = job.report, job.stage
+        with job.phase("exact"):
+            run_exact(sources, stage, normalize=config.normalize, config=config.exact, top=config.top,
+                      train_split=tr, engine=job.engine).apply_to(report)
+        if config.near is not None:
+            with job.phase("near"):
+                run_near(sources, config.near, stage, normalize=config.normalize, top=config.top, train_split=tr,
+                         engine=job.engine, progress=job.progress).apply_to(report)
+        if config.containment is not None:
+            small = {k: s for k, s in sources.items() if k != tr}
+            with job.phase("containment"):
+                run_containment(small, sources[tr], config.containment, stage, normalize=config.normalize,
+                                top=config.top, train_split=tr, progress=job.progress).apply_to(report)
+        bad = [(k, s.bad_log) for k, s in sources.items() if s.bad_log is not None]
+        total = sum((b for _, b in bad), start=type(bad[0][1])()) if bad else None
+        report.bad_records = {"count": total.count if total else 0, "by_split": {k: b.count for k, b in bad},
+                              "examples": [e.to_dict() for e in total.examples] if total else []}
+        report.summary["documents"] = {k: s.docs for k, s in sources.items()}
+        with job.phase("merge leaks"):
+            merge_leaks(stage, report.files, report.summary["documents"], train_split=tr,
+                        top=config.top).apply_to(report)
+        report.summary["leaked_docs"] = report.summary["leaks"]["leaked_docs"]
+        if config.model is not None:
+            with job.phase("perplexity"):
+                _perplexity(sources, config, job).apply_to(report)
+        return job.finish()
+
+
+def _perplexity(sources: dict[str, DocSource], config: SplitConfig, job: Job):
+    """Score the non-train splits with the reference model; perplexity with and without leaked documents."""
+    from .score import resolve_model, score_stream
+
+    tr = config.train_split
+    model, notes = resolve_model(config.model, fit_on=sources[tr], device=config.device,
+                                 cache_dir=config.cache_dir, progress=job.progress)
+    small = [s for k, s in sources.items() if k != tr]
+    run = score_stream((b for s in small for b in s()), model=model, device=config.device, out_dir=job.stage,
+                       cache_dir=config.cache_dir, progress=job.progress)
+    res = explain_perplexity(run.table, job.stage / "leaks.parquet", run.meta["model"])
+    res.files["scores"] = "scores.parquet"
+    res.config = {"model": run.meta["model"], "settings": run.meta["settings"]}
+    res.summary["notes"] = notes + run.notes
+    return res
+
+
+def exit_code(report: Report, fail_on: str | float) -> int:
+    """0 when nothing reaches ``fail_on``, 1 when something does."""
+    if fail_on == "never":
+        return 0
+    if isinstance(fail_on, float):
+        fracs = [c["leaked_doc_fraction"] for c in report.summary["leaks"]["by_split"].values()]
+        return int(bool(fracs) and max(fracs) >= fail_on and max(fracs) > 0)
+    if report.summary.get("leaked_docs", 0):
+        return 1
+    if fail_on == "duplicate" and report.summary["exact"]["duplicate_groups"]:
+        return 1
+    return 0

@@ -1,0 +1,113 @@
+"""The local engine: an ordered, bounded-window process pool and a thread pool, both stoppable.
+
+Both pools belong to one engine object and are shut down by ``close()`` (or leaving ``with``), so Ctrl-C
+never leaves an idle worker thread or process that keeps the interpreter from exiting.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from typing import Any, Callable, Iterable, Iterator
+
+from ..errors import ConfigError
+
+
+def _copy_if_slice(item: Any) -> Any:
+    """A pyarrow slice pickles with its parent's whole buffers: copy it out before it goes to a worker."""
+    import pyarrow as pa
+
+    if isinstance(item, pa.Array):
+        return pa.concat_arrays([item])
+    if isinstance(item, pa.RecordBatch):
+        return pa.RecordBatch.from_arrays([pa.concat_arrays([c]) for c in item.columns], schema=item.schema)
+    return item
+
+
+class TaskPool:
+    """Runs ``fn(item)`` for items in order: in-process with one worker, else in a spawned process pool."""
+
+    def __init__(self, workers: int, init: Callable[..., None] | None, initargs: tuple) -> None:
+        self.n = workers
+        self._pool = None
+        if init is not None:
+            init(*initargs)              # the in-process path (and the driver) needs the state too
+        if workers > 1:
+            import multiprocessing as mp
+
+            self._pool = mp.get_context("spawn").Pool(workers, initializer=init, initargs=initargs)
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        """Results in input order; at most ``2 x workers`` tasks in flight (memory stays bounded)."""
+        if self._pool is None:
+            for it in items:
+                yield fn(it)
+            return
+        window: deque = deque()
+        for it in items:
+            window.append(self._pool.apply_async(fn, (_copy_if_slice(it),)))
+            if len(window) >= 2 * self.n:
+                yield window.popleft().get()
+        while window:
+            yield window.popleft().get()
+
+    def close(self, *, error: bool = False) -> None:
+        if self._pool is not None:
+            if error:
+                self._pool.terminate()
+            else:
+                self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+    def __enter__(self) -> "TaskPool":
+        return self
+
+    def __exit__(self, exc_type, *exc: Any) -> None:
+        self.close(error=exc_type is not None)
+
+
+class LocalEngine:
+    """Processes and threads on this machine.
+
+    ``workers``: processes for ``pool`` (0: one per CPU core). ``threads``: threads for ``thread_map`` (None:
+    one per core up to 4; threads cost little and only GIL-releasing work goes to them).
+    """
+
+    name = "local"
+
+    def __init__(self, workers: int = 1, threads: int | None = None) -> None:
+        if not isinstance(workers, int) or workers < 0:
+            raise ConfigError(f"--workers {workers!r}: give 0 (one per CPU core) or a positive integer")
+        self.workers = workers or (os.cpu_count() or 1)
+        self.threads = threads or min(os.cpu_count() or 1, 4)
+        self._threads = None
+
+    def pool(self, init: Callable[..., None] | None = None, initargs: tuple = ()) -> TaskPool:
+        """A process pool whose workers ran ``init(*initargs)``; use it in a ``with`` block."""
+        return TaskPool(self.workers, init, initargs)
+
+    def thread_map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        """``[fn(x) for x in items]`` on the engine's threads (for GIL-releasing work), in order."""
+        items = list(items)
+        if self.threads == 1 or len(items) < 2:
+            return [fn(x) for x in items]
+        if self._threads is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._threads = ThreadPoolExecutor(self.threads, thread_name_prefix="dataaudit-worker")
+        return list(self._threads.map(fn, items))
+
+    def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=True, cancel_futures=True)
+            self._threads = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.name, "workers": self.workers, "threads": self.threads}
+
+    def __enter__(self) -> "LocalEngine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,67 @@
+"""Sections of a spikes report: curves per run, shared spikes, top spikes, events, plots."""
+
+from __future__ import annotations
+
+from ...records import Report
+from ..doc import Figure, Para, Section, Table, num
+
+
+def _f(x) -> str:
+    return "" if x is None else num(x)
+
+
+def sections(report: Report) -> list[Section]:
+    s = report.summary
+    f = report.findings
+    metric = report.config.get("metric", "loss")
+    curves = Section("Curves", [Para(
+        f"{s['runs']} run(s), {s['points']} points of `{metric}`, {s['judged_points']} judged (after warm-up and "
+        f"enough history). **{s['spikes']} spike(s)**, {s['shared_spike_groups']} step(s) where 2+ runs spike "
+        f"together, {s['divergences']} divergence finding(s). Severity: **{s['severity']}**.")], key="curves")
+    if s.get("isolated_per_1k_judged") is not None:
+        curves.add(Para(f"Spikes not shared with any other run: {s['isolated_spikes']} "
+                        f"({s['isolated_per_1k_judged']} per 1,000 judged points)."))
+    curves.add(Table(["run", "metric", "points", "judged", "spikes", "per 1k", "isolated", "grad metric",
+                      "eval metric", "plot"],
+                     [[r["run"], r["metric"], r["points"], r["judged"], r["spikes"], _f(r["spikes_per_1k"]),
+                       r["isolated_spikes"], r["grad_metric"] or "", r["eval_metric"] or "",
+                       f"[png]({r['plot']})" if r.get("plot") else ""] for r in f.get("runs", [])],
+                     numeric=(2, 3, 4, 5, 6)))
+    out = [curves]
+    groups = f.get("groups") or []
+    if groups:
+        out.append(Section("Spikes shared across runs", [
+            Para("Spikes at the same step in several runs. When the runs share a data order, this points to the "
+                 "data at that step, not to the optimizer state."),
+            Table(["step", "runs", "of", "median peak/baseline", "max z"],
+                  [[g["step"], g["n_runs"], g["of_runs"], f"{g['median_peak_ratio']:.3f}", f"{g['max_score']:.1f}"]
+                   for g in sorted(groups, key=lambda g: (-g["n_runs"], g["step"]))[:50]], numeric=(0, 1, 2, 3, 4))],
+            key="groups"))
+    spikes = f.get("spikes") or []
+    if spikes:
+        out.append(Section("Spikes", [
+            Para("Top spikes by robust score (all are in spikes.parquet)."),
+            Table(["run", "step", "value", "baseline", "z", "peak", "peak step", "points", "steps to recover",
+                   "grad norm", "group"],
+                  [[x["run"], x["step"], num(x["value"]), num(x["baseline"]), f"{x['score']:.1f}", num(x["peak"]),
+                    x["peak_step"], x["points"], _f(x["steps_to_recover"]), x["grad_relation"], _f(x["group"])]
+                   for x in sorted(spikes, key=lambda x: -x["score"])[:30]], numeric=(1, 2, 3, 4, 5, 6, 7, 8))],
+            key="spikes"))
+    ev = f.get("events") or []
+    if ev:
+        sec = Section("Divergence, plateaus, restarts, overfitting", [Table(
+            ["run", "kind", "step", "detail"], [[e["run"], e["kind"], _f(e.get("step")), e.get("detail", "")]
+                                                for e in ev[:100]])], key="events")
+        n_ev = sum((s.get("events") or {}).values()) - (s.get("events") or {}).get("grad_norm_spike", 0)
+        if n_ev > 100:
+            sec.add(Para(f"... {n_ev - 100} more in events.parquet"))
+        out.append(sec)
+    plots = f.get("plots") or {}
+    figs = []
+    if plots.get("overlay"):
+        figs.append(Figure("all runs", path=plots["overlay"]))
+    figs += [Figure(r["run"], path=r["plot"]) for r in f.get("runs", []) if r.get("plot")][:20]
+    if figs:
+        out.append(Section("Plots", figs, key="plots"))
+    return out
+
