@@ -33,7 +33,7 @@ _HEX = re.compile(r"(?:0x)?[0-9a-fA-F]{16,}")
 FEATURES: dict[str, tuple[str, str, float]] = {
     "length": ("log", "both", 0.25),
     "longest_run": ("log", "high", 0.15),
-    "top_ngram_share": ("id", "high", 0.02),
+    "top_ngram_share": ("id", "high", 0.05),
     "repeat_count": ("log", "high", 0.15),
     "zlib_ratio": ("id", "both", 0.02),
     "nonalnum_share": ("id", "high", 0.02),

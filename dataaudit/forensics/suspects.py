@@ -31,7 +31,8 @@ class SuspectConfig:
     """How suspicion is measured."""
 
     reason_z: float = 3.0         # a feature this many robust SDs out of the control becomes a reason
-    batch_z: float = 3.0          # a batch statistic this far out of the control batches makes the batch unusual
+    batch_z: float = 4.0          # a batch statistic this far out of the control batches makes the batch unusual
+                                  # (4, not 3: about ten statistics per batch are tested at once)
     min_control_docs: int = 8     # fewer control documents than this: z scores are not trusted (summary says so)
 
 
@@ -41,6 +42,8 @@ def _robust(ref: np.ndarray, floor: float) -> tuple[float, float]:
         return math.nan, math.nan
     med = float(np.median(ref))
     mad = float(np.median(np.abs(ref - med))) * MAD_SCALE
+    if mad == 0.0 and ref.size > 1:   # more than half the control share one value: fall back to the SD
+        mad = float(np.std(ref))
     return med, max(mad, floor)
 
 
