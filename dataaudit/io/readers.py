@@ -225,10 +225,15 @@ def _read_csv(path: str, opts: ReadOptions, delimiter: str = ",") -> Iterator[pa
         with open(f, "rb") as fh:
             head = fh.readline().decode("utf-8", errors="replace").rstrip("\r\n")
         if not head:
-            raise InputError(f"{f}: empty file (no header line)")
+            raise InputError(f"{f}: empty file (no header line); check the path, or pass --input-format if it "
+                             f"is not CSV/TSV")
         import csv
 
-        columns = next(csv.reader([head], delimiter=delim))
+        try:
+            columns = next(csv.reader([head], delimiter=delim))
+        except csv.Error as e:
+            raise InputError(f"{f}: cannot parse the header line ({e}); a {'TSV' if delim == chr(9) else 'CSV'} "
+                             f"file starts with a line of column names") from None
         text_col = pick_text_column(columns, opts, f)
         check_id_column(columns, opts, f)
         types = {text_col: pa.large_binary()}
