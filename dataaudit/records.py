@@ -65,9 +65,14 @@ class BadRecordLog:
             self.examples.append(rec)
 
     def __add__(self, other: "BadRecordLog") -> "BadRecordLog":
+        """Logs of shards or workers combine with ``+`` (and ``sum()``, which starts from 0)."""
+        if isinstance(other, int) and other == 0:
+            return self
         out = BadRecordLog(keep=self.keep, count=self.count + other.count,
                            examples=(self.examples + other.examples)[: self.keep])
         return out
+
+    __radd__ = __add__
 
     def to_dict(self) -> dict[str, Any]:
         return {"count": self.count, "examples": [r.to_dict() for r in self.examples]}

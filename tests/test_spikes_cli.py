@@ -1,4 +1,4 @@
-"""`dataaudit spikes` and analyze_logs end to end on generated logs: exit codes, JSON, files, groups."""
+"""`dataaudit spikes` and analyze_spikes end to end on generated logs: exit codes, JSON, files, groups."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from dataaudit.cli import main
-from dataaudit.logs import analyze_logs, read_logs
+from dataaudit.errors import LogError
+from dataaudit.api import SpikesConfig, analyze_spikes
+from dataaudit.logs import read_logs
 
 
 def write_nanogpt(path, values, val_every=250):
@@ -96,7 +98,7 @@ def test_api_on_table_and_trainer_state_warning(tmp_path):
     hist[150]["grad_norm"] = 60.0
     (tmp_path / "trainer_state.json").write_text(json.dumps({"log_history": hist, "logging_steps": 10}))
     t = read_logs(tmp_path / "trainer_state.json")
-    rep = analyze_logs([tmp_path / "trainer_state.json"], table=t)
+    rep = analyze_spikes([tmp_path / "trainer_state.json"], table=t)
     sp = rep.findings["spikes"]
     assert [x["step"] for x in sp] == [hist[150]["step"]]
     assert sp[0]["grad_relation"] == "precedes" and sp[0]["grad_norm_spike"] == hist[149]["step"]
@@ -108,7 +110,7 @@ def test_rewinds_reported_and_plotted(tmp_path):
     for s in list(range(1, 600)) + list(range(500, 800)):
         lines.append(f"step:{s}/800 train_loss:{3.0 + 0.01 * np.sin(s):.4f} train_time:1ms step_avg:1.00ms")
     (tmp_path / "r.txt").write_text("\n".join(lines) + "\n")
-    rep = analyze_logs(tmp_path / "r.txt", out_dir=tmp_path / "o")
+    rep = analyze_spikes(tmp_path / "r.txt", out_dir=tmp_path / "o")
     ev = [e for e in rep.findings["events"] if e["kind"] == "rewind"]
     assert ev == [{**ev[0], "step": 500, "from_step": 599}]
     assert (tmp_path / "o" / "plots" / "r.png").exists()
@@ -119,7 +121,9 @@ def test_rewinds_reported_and_plotted(tmp_path):
 def test_bad_records_in_report(tmp_path, bad):
     good = "".join(f"step:{s}/300 train_loss:{2 + 0.01 * np.cos(s):.4f} train_time:1ms\n" for s in range(2, 300))
     (tmp_path / "r.txt").write_text(bad + good)
-    rep = analyze_logs(tmp_path / "r.txt")
+    with pytest.raises(LogError, match="line 2"):          # the default is to stop at a damaged record
+        analyze_spikes(tmp_path / "r.txt")
+    rep = analyze_spikes(tmp_path / "r.txt", config=SpikesConfig(on_bad_record="skip"))
     assert rep.bad_records["count"] == 1 and rep.bad_records["examples"][0]["line"] == 2
     assert main(["spikes", "--log", str(tmp_path / "r.txt"), "--out", str(tmp_path / "o"),
                  "--on-bad-record", "fail"]) == 2

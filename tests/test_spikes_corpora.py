@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dataaudit.logs import SpikeConfig, analyze_logs, log_metadata, read_logs
+from dataaudit.api import SpikesConfig, analyze_spikes
+from dataaudit.logs import SpikeConfig, log_metadata, read_logs
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = Path(os.environ.get("DATAAUDIT_CORPORA", ROOT.parent / "shared" / "corpora")) / "training-logs"
@@ -22,7 +23,7 @@ def _runs(sub):
 
 def test_value_embed_shared_spike_found_and_grouped_across_all_runs():
     paths = _runs("value-embed")
-    rep = analyze_logs(paths)
+    rep = analyze_spikes(paths)
     groups = {g["step"]: g for g in rep.findings["groups"]}
     # the reproducible spike: loss ~5.07 against ~3.55 at step 946 in every run
     assert 946 in groups and groups[946]["n_runs"] == len(paths) == 8
@@ -31,14 +32,14 @@ def test_value_embed_shared_spike_found_and_grouped_across_all_runs():
 
 
 def test_scale_up_1b_large_spikes_found():
-    rep = analyze_logs(_runs("scale-up-1b"))
+    rep = analyze_spikes(_runs("scale-up-1b"))
     big = [s for s in rep.findings["spikes"] if s["peak"] / s["baseline"] > 1.7]
     assert len(big) >= 10
     assert any(s["step"] == 11236 for s in rep.findings["spikes"])
 
 
 def test_window_warmup_few_isolated_alarms():
-    rep = analyze_logs(_runs("window-warmup"))
+    rep = analyze_spikes(_runs("window-warmup"))
     assert rep.summary["isolated_per_1k_judged"] is not None
     assert rep.summary["isolated_per_1k_judged"] < 2.0
     assert rep.summary["divergences"] == 0
@@ -50,7 +51,7 @@ def test_chronicles_megatron_lines_parse_and_named_spikes_come_out():
     metrics = set(t["metric"].to_pylist())
     assert {"lm_loss", "grad_norm", "consumed_samples"} <= metrics
     assert log_metadata(t)["bad_records"]["count"] == 1   # iteration 9027 of tr8-104B has no lm loss
-    rep = analyze_logs(paths, table=t, config=SpikeConfig(min_history=1, warmup_steps=0))
+    rep = analyze_spikes(paths, table=t, config=SpikesConfig(spikes=SpikeConfig(min_history=1, warmup_steps=0)))
     got = {(s["run"].split("_chronicles")[0], s["step"]) for s in rep.findings["spikes"]}
     for named in [("tr1-13B-base", 29050), ("tr8-104B-wide", 7010), ("tr8-104B-wide", 8741),
                   ("tr8-104B-wide", 11448), ("tr11-176B-ml", 31216), ("tr8b-104B", 17062)]:

@@ -80,6 +80,7 @@ def analyze_spikes(logs: str | os.PathLike | Sequence[str | os.PathLike], *, out
                                           eval_metric=config.eval_metric)
         report.summary = res_pass.summary
         report.findings = res_pass.findings
+        report.findings["curves"] = curves(res, max_runs=config.max_plots)
         report.warnings.extend(res_pass.warnings)
         _limit(report, config.top)
         if out_dir is not None:
@@ -88,6 +89,30 @@ def analyze_spikes(logs: str | os.PathLike | Sequence[str | os.PathLike], *, out
                 if config.plots:
                     _plots(job.stage, res, report, config.metric, config.max_plots)
         return job.finish()
+
+
+def curves(res: dict[str, Any], *, max_runs: int = 50, points: int = 400) -> list[dict[str, Any]]:
+    """Each run's curve for the report's plots, reduced to at most ``points`` points (the bucket's maximum and
+    minimum kept, so a spike survives the reduction); its size is fixed by these settings, not by the log."""
+    import numpy as np
+
+    out = []
+    for run, (metric, sc) in list(res["scored"].items())[:max_runs]:
+        steps, vals = np.asarray(sc.steps, dtype=np.float64), np.asarray(sc.values, dtype=np.float64)
+        ok = np.isfinite(vals)
+        steps, vals = steps[ok], vals[ok]
+        if len(steps) > points:
+            edges = np.linspace(0, len(steps), points // 2 + 1).astype(int)
+            idx = []
+            for a, b in zip(edges[:-1], edges[1:]):
+                if b > a:
+                    seg = vals[a:b]
+                    idx += sorted({a + int(np.argmin(seg)), a + int(np.argmax(seg))})
+            steps, vals = steps[idx], vals[idx]
+        out.append({"run": run, "metric": metric, "steps": steps.astype(np.int64).tolist(),
+                    "values": [round(float(v), 6) for v in vals],
+                    "spikes": [s["step"] for s in res["spikes"] if s["run"] == run][:50]})
+    return out
 
 
 def _limit(report: Report, top: int) -> None:

@@ -17,8 +17,9 @@ from ..passes.exact import ExactConfig, run_exact
 from ..passes.explain import explain_perplexity
 from ..passes.leaks import merge_leaks
 from ..passes.near import NearConfig, run_near
+from ..passes.score import ScoreConfig
 from ..progress import Progress
-from ..records import Report
+from ..records import BadRecordLog, Report
 from ..text import DEFAULT_NORMALIZE, NormalizeConfig
 from ._job import Job
 
@@ -42,6 +43,7 @@ class SplitConfig(JobConfig):
                                         # embedded byte LM on a sample of train), or None (no scoring)
     device: str = "auto"                # where the reference model runs: auto | cpu | cuda | mps
     cache_dir: str | None = None        # model and score cache (None: $DATAAUDIT_CACHE or ~/.cache/dataaudit)
+    score: ScoreConfig = field(default_factory=ScoreConfig)   # how the reference model scores (windows, BOS)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -85,8 +87,12 @@ def audit_split(train: Any, val: Any = None, test: Any = None, *, evals: Sequenc
               "normalize": config.normalize.to_dict(), "exact": dataclasses.asdict(config.exact),
               "top": config.top, "fail_on": config.fail_on, "train_split": tr, "workers": config.workers}
     inputs = [train, val, test, *evals]
+    same = _same_inputs(sources)
     with Job("split", config, record, out_dir=out_dir, inputs=inputs, progress=progress) as job:
         report, stage = job.report, job.stage
+        for a, b in same:
+            report.warnings.append(f"{a} and {b} are the same input ({sources[a].name}): every document of one "
+                                   f"is in the other, so the leak figures below say nothing about your splits")
         with job.phase("exact"):
             run_exact(sources, stage, normalize=config.normalize, config=config.exact, top=config.top,
                       train_split=tr, engine=job.engine).apply_to(report)
@@ -99,10 +105,10 @@ def audit_split(train: Any, val: Any = None, test: Any = None, *, evals: Sequenc
             with job.phase("containment"):
                 run_containment(small, sources[tr], config.containment, stage, normalize=config.normalize,
                                 top=config.top, train_split=tr, progress=job.progress).apply_to(report)
-        bad = [(k, s.bad_log) for k, s in sources.items() if s.bad_log is not None]
-        total = sum((b for _, b in bad), start=type(bad[0][1])()) if bad else None
-        report.bad_records = {"count": total.count if total else 0, "by_split": {k: b.count for k, b in bad},
-                              "examples": [e.to_dict() for e in total.examples] if total else []}
+        bad = {k: s.bad_log for k, s in sources.items() if s.bad_log is not None}
+        total = sum(bad.values(), BadRecordLog())
+        report.bad_records = {"count": total.count, "by_split": {k: b.count for k, b in bad.items()},
+                              "examples": [e.to_dict() for e in total.examples]}
         report.summary["documents"] = {k: s.docs for k, s in sources.items()}
         with job.phase("merge leaks"):
             merge_leaks(stage, report.files, report.summary["documents"], train_split=tr,
@@ -122,13 +128,28 @@ def _perplexity(sources: dict[str, DocSource], config: SplitConfig, job: Job):
     model, notes = resolve_model(config.model, fit_on=sources[tr], device=config.device,
                                  cache_dir=config.cache_dir, progress=job.progress)
     small = [s for k, s in sources.items() if k != tr]
-    run = score_stream((b for s in small for b in s()), model=model, device=config.device, out_dir=job.stage,
+    run = score_stream((b for s in small for b in s()), model=model, config=config.score, device=config.device,
+                       out_dir=job.stage,
                        cache_dir=config.cache_dir, progress=job.progress)
     res = explain_perplexity(run.table, job.stage / "leaks.parquet", run.meta["model"])
     res.files["scores"] = "scores.parquet"
     res.config = {"model": run.meta["model"], "settings": run.meta["settings"]}
     res.summary["notes"] = notes + run.notes
     return res
+
+
+def _same_inputs(sources: dict[str, DocSource]) -> list[tuple[str, str]]:
+    """Pairs of splits given the same file or directory."""
+    seen: dict[str, str] = {}
+    out = []
+    for name, s in sources.items():
+        if isinstance(s.data, (str, os.PathLike)):
+            key = os.path.realpath(str(s.data))
+            if key in seen:
+                out.append((seen[key], name))
+            else:
+                seen[key] = name
+    return out
 
 
 def exit_code(report: Report, fail_on: str | float) -> int:

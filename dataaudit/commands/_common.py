@@ -99,10 +99,30 @@ def add_model_args(p: argparse.ArgumentParser, *, what: str) -> None:
                    help="where the model runs (auto: cuda, else mps, else cpu)")
     g.add_argument("--cache-dir", metavar="DIR",
                    help="model and score cache (default $DATAAUDIT_CACHE or ~/.cache/dataaudit)")
+    g.add_argument("--max-length", type=int, metavar="N", help="tokens per window (default: the model's context)")
+    g.add_argument("--stride", type=int, metavar="N",
+                   help="new tokens scored per window after the first (default: max length, non-overlapping; "
+                        "smaller = more context per token, slower)")
+    g.add_argument("--bos", choices=("auto", "always", "never"), default="auto",
+                   help="prefix BOS (or EOS) so the first token is scored (auto/always), or not (never)")
+    g.add_argument("--batch-tokens", type=int, metavar="N",
+                   help="padded tokens per forward pass (default 16384 on CPU, 131072 on GPU)")
+
+
+def score_config(args: argparse.Namespace, **extra):
+    """The ScoreConfig the shared model flags describe."""
+    from ..passes.score import ScoreConfig
+
+    return ScoreConfig(max_length=args.max_length, stride=args.stride, bos=args.bos,
+                       batch_tokens=args.batch_tokens, **extra)
 
 
 def add_engine_args(p: argparse.ArgumentParser) -> None:
+    from ..engine import ENGINES
+
     g = p.add_argument_group("engine")
+    g.add_argument("--engine", choices=ENGINES, default="local",
+                   help="what runs the parallel parts of the passes (default local: processes and threads here)")
     g.add_argument("--workers", type=_nonneg_int, default=1, metavar="N",
                    help="processes for the parallel parts of the passes (0: one per CPU core; default 1)")
 

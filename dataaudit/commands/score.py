@@ -20,15 +20,7 @@ def register(sub) -> None:
     s = p.add_argument_group("scoring")
     s.add_argument("--fit-on", metavar="CORPUS", help="without --model: fit the byte-level default on a sample of "
                                                       "CORPUS instead of DATA (e.g. your training split)")
-    s.add_argument("--max-length", type=int, metavar="N", help="tokens per window (default: the model's context)")
-    s.add_argument("--stride", type=int, metavar="N",
-                   help="new tokens scored per window after the first (default: max length, non-overlapping; "
-                        "smaller = more context per token, slower)")
-    s.add_argument("--bos", choices=("auto", "always", "never"), default="auto",
-                   help="prefix BOS (or EOS) so the first token is scored (auto/always), or not (never)")
     s.add_argument("--min-k", type=float, default=0.2, metavar="F", help="Min-K%% fraction (default 0.2)")
-    s.add_argument("--batch-tokens", type=int, metavar="N",
-                   help="padded tokens per forward pass (default 16384 on CPU, 131072 on GPU)")
     s.add_argument("--no-cache", action="store_true", help="score everything again and cache nothing")
     s.add_argument("--split", default="data", metavar="NAME", help="split label recorded for DATA (default: data)")
     add_input_args(p, what="DATA")
@@ -42,19 +34,18 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..api.score import ScoreJobConfig, score_corpus
     from ..errors import ConfigError
-    from ..passes.score import ScoreConfig
     from ..report.summary import lines
-    from ._common import emit, read_config
+    from ._common import emit, read_config, score_config
     from ._progress import StderrProgress
 
     if args.fail_on != "never":
         raise ConfigError(f"--fail-on {args.fail_on!r}: dataaudit score has no findings to fail on; use 'never'")
     cfg = ScoreJobConfig(
         read=read_config(args),
-        score=ScoreConfig(max_length=args.max_length, stride=args.stride, bos=args.bos, min_k=args.min_k,
-                          batch_tokens=args.batch_tokens),
+        score=score_config(args, min_k=args.min_k),
         model=args.model, fit_on=args.fit_on, device=args.device, cache_dir=args.cache_dir,
-        use_cache=not args.no_cache, split=args.split, top=args.top, workers=args.workers)
+        use_cache=not args.no_cache, split=args.split, top=args.top, workers=args.workers,
+        engine=args.engine)
     prog = StderrProgress(args.quiet)
     try:
         report = score_corpus(args.data, out_dir=args.out, config=cfg, progress=prog)

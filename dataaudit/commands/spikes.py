@@ -69,7 +69,8 @@ def config_from_args(args: argparse.Namespace):
                         step_column=args.step_column, grad_metric=args.grad_metric, eval_metric=args.eval_metric,
                         spikes=SpikeConfig(**over), diagnose=dcfg, on_bad_record=args.on_bad_record,
                         max_bad_records=args.max_bad_records,
-                        plots=not args.no_plots, top=args.top, fail_on=args.fail_on, workers=args.workers)
+                        plots=not args.no_plots, top=args.top, fail_on=args.fail_on, workers=args.workers,
+                        engine=args.engine)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -78,7 +78,7 @@ def config_from_args(args: argparse.Namespace):
     from ..passes.containment import ContainmentConfig
     from ..passes.near import NearConfig
     from ..text import NormalizeConfig
-    from ._common import read_config
+    from ._common import read_config, score_config
 
     near = None if args.no_near else NearConfig(
         threshold=args.near_threshold, num_perm=args.num_perm, ngram=args.ngram, char_ngrams=args.char_ngrams,
@@ -90,7 +90,8 @@ def config_from_args(args: argparse.Namespace):
         normalize=NormalizeConfig(lower=not args.keep_case, punctuation=not args.keep_punctuation,
                                   digits=args.fold_digits),
         near=near, containment=cont, top=args.top, fail_on=fail_threshold(args.fail_on), model=args.model,
-        device=args.device, cache_dir=args.cache_dir, workers=args.workers)
+        device=args.device, cache_dir=args.cache_dir, score=score_config(args), workers=args.workers,
+        engine=args.engine)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -198,7 +198,7 @@ def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_di
         spill = _Spill(config.n_buckets, tmp)
         seq = 0
         for split, make in sources.items():
-            c = counts.setdefault(split, SplitCounts())
+            counts.setdefault(split, SplitCounts())
             for batch in prefetch(make()):
                 texts = batch.column(2)
                 nb = pc.binary_length(texts)
@@ -208,8 +208,7 @@ def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_di
                     [h, batch.column(0), pa.array([split] * n, pa.string()), pc.cast(nb, pa.int64()),
                      pa.array(np.arange(seq, seq + n, dtype=np.int64))], schema=HASH_RECORD))
                 seq += n
-                c.docs += n
-                c.bytes += int(pc.sum(nb).as_py() or 0)
+                counts[split] += SplitCounts(docs=n, bytes=int(pc.sum(nb).as_py() or 0))   # counts add
         dups, leaks = [], []
         for bucket in spill.buckets():
             d, lk = _group_bucket(bucket, config, counts, train_split)

@@ -45,6 +45,9 @@ def verdict_lines(report: Report) -> list[str]:
 
 def verdict(report: Report) -> Section:
     s = Section("Verdict", [Bullets(verdict_lines(report))], key="verdict")
+    same = [w for w in report.warnings if "are the same input" in w]
+    if same:
+        s.blocks.insert(0, Para("**Warning:** " + " ".join(same)))
     ppl = (report.summary.get("perplexity") or {}).get("by_split") or {}
     lowered = [n for n, r in ppl.items() if r["leaked_only"]["docs"] and (r.get("ppl_rise_without_leaked") or 0) > 0]
     if report.summary.get("leaked_docs"):
