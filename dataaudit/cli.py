@@ -79,14 +79,9 @@ def apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     sub.set_defaults(**known)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _dispatch(argv: list[str]) -> int:
     parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        apply_config_file(parser, argv)
-    except DataAuditError as e:
-        print(f"dataaudit: error: {e}", file=sys.stderr)
-        return 2
+    apply_config_file(parser, argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2)
@@ -94,13 +89,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    return int(args.func(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return int(args.func(args))
+        return _dispatch(argv)
     except DataAuditError as e:
         print(f"dataaudit: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("dataaudit: interrupted; no partial report was written", file=sys.stderr)
+        print("dataaudit: interrupted; the previous report (if any) was left as it was", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 2
