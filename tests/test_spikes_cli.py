@@ -127,3 +127,29 @@ def test_bad_records_in_report(tmp_path, bad):
     assert rep.bad_records["count"] == 1 and rep.bad_records["examples"][0]["line"] == 2
     assert main(["spikes", "--log", str(tmp_path / "r.txt"), "--out", str(tmp_path / "o"),
                  "--on-bad-record", "fail"]) == 2
+
+
+def test_a_log_where_nothing_can_be_judged_is_not_clean(tmp_path, capsys):
+    log = tmp_path / "short.txt"
+    log.write_text("".join(f"step:{s}/10 train_loss:{2 + 0.01 * s:.4f} train_time:1ms\n" for s in range(1, 10)))
+    assert main(["spikes", "--log", str(log), "--out", str(tmp_path / "o"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "no point could be judged" in err and "--min-history" in err and err.count("\n") == 1
+    assert main(["spikes", "--log", str(log), "--out", str(tmp_path / "o"), "-q", "--min-history", "3",
+                 "--warmup-steps", "0", "--window", "5"]) == 0
+
+
+def test_megatron_fp16_skipped_iteration_is_not_a_bad_record(tmp_path):
+    lines = []
+    for i in range(1, 200):
+        loss = "" if i == 150 else f"lm loss: {3 - i * 0.001:.6E} | "
+        scale = 8192.0 if i >= 150 else 16384.0
+        lines.append(f" iteration {i:8d}/ 1000 | consumed samples: {i * 8:8d} | {loss}loss scale: {scale} | "
+                     f"grad norm: 1.0 | number of skipped iterations: {int(i == 150):3d} |")
+    (tmp_path / "m.log").write_text("\n".join(lines) + "\n")
+    t = read_logs(tmp_path / "m.log")
+    from dataaudit.logs import log_metadata
+
+    assert log_metadata(t)["bad_records"]["count"] == 0
+    steps = [s for s, m in zip(t["step"].to_pylist(), t["metric"].to_pylist()) if m == "loss_scale"]
+    assert 150 in steps

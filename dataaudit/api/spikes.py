@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import pyarrow as pa
 
 from ..config import JobConfig, check_bad_limit
-from ..errors import ConfigError
+from ..errors import ConfigError, LogError
 from ..logs.analysis import SEVERITY, analyze_table, write_tables
 from ..logs.diagnose import DiagnoseConfig
 from ..logs.readers import read_logs
@@ -78,6 +78,7 @@ def analyze_spikes(logs: str | os.PathLike | Sequence[str | os.PathLike], *, out
             res_pass, res = analyze_table(table, metric=config.metric, config=config.spikes,
                                           diagnose=config.diagnose, grad_metric=config.grad_metric,
                                           eval_metric=config.eval_metric)
+        _check_judged(res_pass, config)
         report.summary = res_pass.summary
         report.findings = res_pass.findings
         report.findings["curves"] = curves(res, max_runs=config.max_plots)
@@ -89,6 +90,22 @@ def analyze_spikes(logs: str | os.PathLike | Sequence[str | os.PathLike], *, out
                 if config.plots:
                     _plots(job.stage, res, report, config.metric, config.max_plots)
         return job.finish()
+
+
+def _check_judged(res: Any, config: SpikesConfig) -> None:
+    """A log where nothing could be judged is not a clean log: say so, and how to fix it."""
+    runs = res.findings.get("runs", [])
+    unjudged = [r["run"] for r in runs if not r["judged"]]
+    res.summary["unjudged_runs"] = len(unjudged)
+    sc = config.spikes
+    hint = (f"each needs more than --min-history {sc.min_history} points after --warmup-steps {sc.warmup_steps}; "
+            f"lower them (e.g. --min-history 3 --warmup-steps 0) or give a log with more points")
+    if runs and len(unjudged) == len(runs):
+        raise LogError(f"{len(runs)} run(s) read ({res.summary.get('points', 0)} points), but no point could be "
+                       f"judged: {hint}")
+    if unjudged:
+        res.warnings.append(f"{len(unjudged)} of {len(runs)} runs had no point that could be judged "
+                            f"({', '.join(unjudged[:5])}{' ...' if len(unjudged) > 5 else ''}): {hint}")
 
 
 def curves(res: dict[str, Any], *, max_runs: int = 50, points: int = 400) -> list[dict[str, Any]]:

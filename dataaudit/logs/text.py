@@ -101,14 +101,19 @@ def read_megatron(path: Path, builder: LogBuilder, *, run: str | None = None) ->
             prefix = ""
         step = int(m.group(1))
         builder.info(name, path, "megatron")
-        has_loss = False
+        has_loss = has_scale = False
         for fm in _FIELD.finditer(text[m.end():]):
             key = _megatron_key(fm.group(1))
             if prefix and key.endswith("_value"):
                 key = key[: -len("_value")]
             builder.add(name, step, prefix + key, float(fm.group(2)))
             has_loss = has_loss or key.endswith("loss")
+            has_scale = has_scale or key == "loss_scale"
         if has_loss:
+            n_records += 1
+        elif has_scale:
+            # Megatron prints no loss for an iteration the fp16 loss scaler skipped (an overflow: the loss
+            # scale halves on that line); a real log line, kept as loss_scale / grad norm points
             n_records += 1
         else:
             builder.bad_record(str(path), f"Megatron line for iteration {step} has no loss field "
