@@ -184,4 +184,6 @@ def test_end_to_end_real_trainer(tmp_path):
     sus = res.suspects.to_pylist()
     k = len(planted)
     top_k = [d["doc_id"] for d in sorted(sus, key=lambda d: -d["suspicion"])[:k]]
-    assert sum(d in planted for d in top_k) / k >= 0.9
+    precision = sum(d in planted for d in top_k) / k
+    print(f"precision@{k} = {precision:.2f}; loss at planted steps", {s: loss[s] for s in targets})
+    assert precision >= 0.9
