@@ -5,7 +5,7 @@
 The curve: a decaying loss with log-normal per-step noise (sigma 2%) and 50 planted spikes (x1.5).
 Timed, in one run on the same data:
   * dataaudit.logs.score_series  (causal trailing median + successive-difference scale, numpy blocks)
-  * dataaudit.logs.analyze_logs  on the in-memory table (all diagnoses, no plots, no files)
+  * dataaudit.logs.analyze_table on the in-memory table (all diagnoses, no plots, no files)
   * baseline: pandas rolling(50).median().shift(1) and a rolling median of |x - median| (the usual
     pandas way to write a rolling robust z; no warm-up, no events)
   * with --text: writing a 1M-line nanoGPT log and reading it back with read_logs
@@ -49,7 +49,7 @@ def main() -> None:
     ap.add_argument("--text", action="store_true", help="also time writing + reading a text log")
     a = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from dataaudit.logs import analyze_logs, read_logs, score_series
+    from dataaudit.logs import analyze_table, read_logs, score_series
     from dataaudit.logs.table import LOG_SCHEMA
 
     s, v, planted = make_curve(a.steps)
@@ -65,7 +65,7 @@ def main() -> None:
     table = pa.table({"run": pa.array(["bench"] * a.steps), "step": pa.array(s), "metric": pa.array(["loss"] * a.steps),
                       "value": pa.array(v), "wall_time": pa.array(np.full(a.steps, np.nan))}, schema=LOG_SCHEMA)
     t0 = time.perf_counter()
-    rep = analyze_logs(["<memory>"], table=table, plots=False)
+    rep, _ = analyze_table(table)
     t_analyze = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -78,7 +78,7 @@ def main() -> None:
     print(f"steps: {a.steps:,}   planted spikes: {len(pset)}")
     print(f"{'method':<46} {'seconds':>8} {'recall':>7} {'other flags':>12} {'per 1k steps':>13}")
     print(f"{'dataaudit score_series (detection)':<46} {t_detect:8.2f} {rec:7.2f} {extra:12d} {1000 * extra / a.steps:13.4f}")
-    print(f"{'dataaudit analyze_logs (all diagnoses)':<46} {t_analyze:8.2f} {'':>7} "
+    print(f"{'dataaudit analyze_table (all diagnoses)':<46} {t_analyze:8.2f} {'':>7} "
           f"{rep.summary['spikes'] - len(pset & {x['step'] for x in sc.spikes}):12d}")
     print(f"{'baseline pandas rolling median/MAD (z>6)':<46} {t_pandas:8.2f} {b_rec:7.2f} {b_extra:12d} "
           f"{1000 * b_extra / a.steps:13.4f}")

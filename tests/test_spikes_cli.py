@@ -88,7 +88,10 @@ def test_cli_errors_exit_2(tmp_path, capsys):
     assert main(["spikes", "--log", str(p), "--metric", "accuracy", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "no run has the metric 'accuracy'" in err and "train_loss" in err
-    assert main(["spikes", "--log", str(p), "--window", "2", "--out", str(tmp_path / "o")]) == 2
+    assert main(["spikes", "--log", str(p), "--baseline-window", "2", "--out", str(tmp_path / "o")]) == 2
+    capsys.readouterr()
+    assert main(["spikes", "--log", str(p), "--window", "2", "--out", str(tmp_path / "o")]) == 2   # no --order
+    assert "--baseline-window" in capsys.readouterr().err
 
 
 def test_api_on_table_and_trainer_state_warning(tmp_path):
@@ -136,7 +139,7 @@ def test_a_log_where_nothing_can_be_judged_is_not_clean(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no point could be judged" in err and "--min-history" in err and err.count("\n") == 1
     assert main(["spikes", "--log", str(log), "--out", str(tmp_path / "o"), "-q", "--min-history", "3",
-                 "--warmup-steps", "0", "--window", "5"]) == 0
+                 "--warmup-steps", "0", "--baseline-window", "5"]) == 0
 
 
 def test_megatron_fp16_skipped_iteration_is_not_a_bad_record(tmp_path):

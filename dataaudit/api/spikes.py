@@ -19,6 +19,7 @@ from ..logs.table import log_metadata
 from ..progress import Progress
 from ..records import Report
 from ._job import Job
+from .forensics import ForensicsConfig, run_forensics
 
 FAIL_LEVELS = SEVERITY[1:] + ("never",)
 
@@ -43,6 +44,7 @@ class SpikesConfig(JobConfig):
     plots: bool = True                   # draw PNG plots of each run
     max_plots: int = 50                  # runs plotted (the first ones); the rest are listed
     fail_on: str = "spike"               # exit-1 level: info | spike | divergence | never
+    forensics: ForensicsConfig = field(default_factory=ForensicsConfig)   # --data/--order: suspects + skip list
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -64,8 +66,10 @@ def analyze_spikes(logs: str | os.PathLike | Sequence[str | os.PathLike], *, out
     record = {"logs": [str(p) for p in paths], "log_format": config.log_format or "auto", "metric": config.metric,
               "grad_metric": config.grad_metric or "auto", "eval_metric": config.eval_metric or "auto",
               "spikes": config.spikes.to_dict(), "diagnose": config.diagnose.to_dict(),
-              "on_bad_record": config.on_bad_record, "top": config.top, "fail_on": config.fail_on}
-    with Job("spikes", config, record, out_dir=out_dir, inputs=paths, progress=progress) as job:
+              "on_bad_record": config.on_bad_record, "top": config.top, "fail_on": config.fail_on,
+              "forensics": config.forensics.to_dict()}
+    inputs = paths + ([config.forensics.data] if config.forensics.data is not None else [])
+    with Job("spikes", config, record, out_dir=out_dir, inputs=inputs, progress=progress) as job:
         report = job.report
         with job.phase("read logs"):
             if table is None:
@@ -84,6 +88,16 @@ def analyze_spikes(logs: str | os.PathLike | Sequence[str | os.PathLike], *, out
         report.findings["curves"] = curves(res, max_runs=config.max_plots)
         report.warnings.extend(res_pass.warnings)
         _limit(report, config.top)
+        if config.forensics.on:
+            with job.phase("forensics"):
+                if not res["spikes"]:
+                    report.warnings.append("forensics: no spike was found, so no batch was mapped")
+                else:
+                    fr = run_forensics(config.forensics, res["spikes"], table, job.stage, progress=job.progress,
+                                       top=config.top)
+                    report.summary["forensics"] = fr["summary"]
+                    report.findings["forensics"] = fr["findings"]
+                    report.files.update(fr["files"])
         if out_dir is not None:
             with job.phase("write"):
                 report.files.update(write_tables(job.stage, res))

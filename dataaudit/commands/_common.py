@@ -41,7 +41,8 @@ def _pos_int(text: str) -> int:
     return v
 
 
-def add_input_args(p: argparse.ArgumentParser, *, what: str) -> None:
+def add_input_args(p: argparse.ArgumentParser, *, what: str,
+                   bad: str = "an invalid record (bad JSON line, null text, undecodable bytes)") -> None:
     """How documents are read."""
     from ..io.readers import FORMATS
 
@@ -52,7 +53,7 @@ def add_input_args(p: argparse.ArgumentParser, *, what: str) -> None:
     g.add_argument("--id-column", metavar="NAME", help="id column (default: <source>:<row>)")
     g.add_argument("--batch-size", type=_pos_int, default=4096, metavar="N",
                    help="documents per batch; bounds memory (default 4096)")
-    add_bad_record_args(g, what="an invalid record (bad JSON line, null text, undecodable bytes)")
+    add_bad_record_args(g, what=bad)
 
 
 def add_bad_record_args(g, *, what: str) -> None:

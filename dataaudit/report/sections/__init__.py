@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from ...records import Report
 from ..doc import Section
-from . import common, score, spikes, split
+from . import common, forensics, score, spikes, split
 
-_BY_KIND = {"split": split.sections, "score": score.sections, "spikes": spikes.sections}
+_BY_KIND = {"split": split.sections, "score": score.sections,
+            "spikes": lambda r: spikes.sections(r) + forensics.sections(r)}
 
 
 def sections_for(report: Report) -> list[Section]:
