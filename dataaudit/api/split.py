@@ -14,8 +14,8 @@ from ..errors import ConfigError
 from ..io.sources import DocSource
 from ..passes.containment import ContainmentConfig, run_containment
 from ..passes.exact import ExactConfig, run_exact
-from ..passes.explain import explain_perplexity
-from ..passes.leaks import merge_leaks
+from ..findings.explain import explain_perplexity
+from ..findings.leaks import merge_leaks
 from ..passes.near import NearConfig, run_near
 from ..passes.score import ScoreConfig
 from ..progress import Progress
@@ -44,6 +44,11 @@ class SplitConfig(JobConfig):
     device: str = "auto"                # where the reference model runs: auto | cpu | cuda | mps
     cache_dir: str | None = None        # model and score cache (None: $DATAAUDIT_CACHE or ~/.cache/dataaudit)
     score: ScoreConfig = field(default_factory=ScoreConfig)   # how the reference model scores (windows, BOS)
+    train_sample: int = 2000            # train documents scored too (chosen by content hash, so the same for
+                                        # every run), to measure the train/val gap with the same model
+    log: tuple[str, ...] = ()           # training logs (any format `dataaudit spikes` reads): the run's own
+                                        # train and eval loss near its last eval step, stated beside ours
+    bootstrap: int = 1000               # bootstrap replicates of the gap decomposition's 95% intervals
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -51,6 +56,8 @@ class SplitConfig(JobConfig):
             raise ConfigError(f"--fail-on {self.fail_on!r}: use one of {list(FAIL_LEVELS)} or a fraction such as 0.01")
         if isinstance(self.fail_on, float) and not 0 <= self.fail_on <= 1:
             raise ConfigError(f"--fail-on {self.fail_on}: a fraction must be between 0 and 1")
+        if not isinstance(self.train_sample, int) or self.train_sample < 0:
+            raise ConfigError(f"--train-sample {self.train_sample!r}: give a number of documents >= 0")
 
 
 def _eval_name(e: Any, i: int) -> str:
@@ -85,7 +92,8 @@ def audit_split(train: Any, val: Any = None, test: Any = None, *, evals: Sequenc
         sources[name] = DocSource(e, split=name, read=eval_read, progress=progress)
     record = {"inputs": {k: s.name for k, s in sources.items()}, "read": rc.to_dict(),
               "normalize": config.normalize.to_dict(), "exact": dataclasses.asdict(config.exact),
-              "top": config.top, "fail_on": config.fail_on, "train_split": tr, "workers": config.workers}
+              "top": config.top, "fail_on": config.fail_on, "train_split": tr, "workers": config.workers,
+              "train_sample": config.train_sample, "log": list(config.log)}
     inputs = [train, val, test, *evals]
     same = _same_inputs(sources)
     with Job("split", config, record, out_dir=out_dir, inputs=inputs, progress=progress) as job:
@@ -121,21 +129,101 @@ def audit_split(train: Any, val: Any = None, test: Any = None, *, evals: Sequenc
 
 
 def _perplexity(sources: dict[str, DocSource], config: SplitConfig, job: Job):
-    """Score the non-train splits with the reference model; perplexity with and without leaked documents."""
+    """Score the non-train splits (and a hash-chosen sample of train) with the reference model; perplexity
+    with and without the leaked documents, the train/val gap and the share the leaks explain."""
+    from ..passes.score import check_comparable
     from .score import resolve_model, score_stream
 
     tr = config.train_split
     model, notes = resolve_model(config.model, fit_on=sources[tr], device=config.device,
                                  cache_dir=config.cache_dir, progress=job.progress)
     small = [s for k, s in sources.items() if k != tr]
-    run = score_stream((b for s in small for b in s()), model=model, config=config.score, device=config.device,
-                       out_dir=job.stage,
+    where: dict[tuple[str, str], str] = {}
+
+    def batches():
+        for s in small:
+            for b in s():
+                where.update(zip(zip(b.column("split").to_pylist(), b.column("doc_id").to_pylist()),
+                                 b.column("source").to_pylist()))
+                yield b
+
+    run = score_stream(batches(), model=model, config=config.score, device=config.device, out_dir=job.stage,
                        cache_dir=config.cache_dir, progress=job.progress)
-    res = explain_perplexity(run.table, job.stage / "leaks.parquet", run.meta["model"])
+    scores = _with_source(run.table, where)
+    train_scores = None
+    if config.train_sample:
+        sample = train_sample(sources[tr], config.train_sample)
+        trun = score_stream([(d, t) for d, t, _ in sample], model=model, config=config.score, split=tr,
+                            device=config.device, cache_dir=config.cache_dir, progress=job.progress)
+        check_comparable(run.meta, trun.meta)        # same model, tokenizer and settings, or refuse
+        train_scores = _with_source(trun.table, {(tr, d): src for d, _, src in sample})
+        notes.append(f"Train: a sample of {len(sample)} documents (the smallest content hashes, so the same "
+                     f"sample every run) scored with the same model and settings.")
+    logged = logged_losses(config.log) if config.log else None
+    res = explain_perplexity(scores, job.stage / "leaks.parquet", run.meta["model"], train_scores=train_scores,
+                             reps=config.bootstrap, logged=logged)
     res.files["scores"] = "scores.parquet"
     res.config = {"model": run.meta["model"], "settings": run.meta["settings"]}
     res.summary["notes"] = notes + run.notes
     return res
+
+
+def _with_source(table, where: dict[tuple[str, str], str]):
+    import pyarrow as pa
+
+    keys = zip(table["split"].to_pylist(), table["doc_id"].to_pylist())
+    return table.append_column("source", pa.array([where.get(k, "") for k in keys], pa.string()))
+
+
+def train_sample(source: DocSource, n: int) -> list[tuple[str, str, str]]:
+    """The ``n`` train documents with the smallest xxh3-64 of their text: (doc_id, text, source), in hash
+    order. Order-independent (the same sample however the files are batched), memory bounded by ``n``."""
+    import heapq
+
+    import xxhash
+
+    heap: list[tuple[int, str, str, str]] = []        # max-heap by hash (negated)
+    for b in source():
+        for d, t, src in zip(b.column("doc_id").to_pylist(), b.column("text").to_pylist(),
+                             b.column("source").to_pylist()):
+            if not t:
+                continue
+            h = xxhash.xxh3_64_intdigest(t.encode("utf-8", "surrogatepass"))
+            if len(heap) < n:
+                heapq.heappush(heap, (-h, d, t, src))
+            elif -heap[0][0] > h:
+                heapq.heapreplace(heap, (-h, d, t, src))
+    return [(d, t, src) for _, d, t, src in sorted(heap, key=lambda x: -x[0])]
+
+
+def logged_losses(paths: Sequence[str]) -> dict[str, Any] | None:
+    """The train and eval loss the run logged near its last eval step (what the user saw)."""
+    import numpy as np
+
+    from ..logs.analysis import EVAL_ALIASES, LOSS_ALIASES
+    from ..logs.readers import read_logs
+
+    t = read_logs(list(paths))
+    metrics = set(t["metric"].to_pylist())
+    tm = next((m for m in LOSS_ALIASES if m in metrics), None)
+    em = next((m for m in EVAL_ALIASES if m in metrics), None)
+    if tm is None or em is None:
+        raise ConfigError(f"--log {', '.join(map(str, paths))}: needs both a train loss and an eval loss; found "
+                          f"metrics {sorted(metrics)[:20]}")
+    m = np.array(t["metric"].to_pylist(), dtype=object)
+    steps, vals = t["step"].to_numpy(), t["value"].to_numpy()
+    es, ev = steps[m == em], vals[m == em]
+    ok = np.isfinite(ev)
+    if not ok.any():
+        raise ConfigError(f"--log: the eval loss {em!r} has no finite value")
+    i = int(np.flatnonzero(ok)[-1])
+    step = int(es[i])
+    ts, tv = steps[m == tm], vals[m == tm]
+    near = np.isfinite(tv) & (ts <= step)
+    recent = tv[near][-10:] if near.any() else tv[np.isfinite(tv)][-10:]
+    return {"step": step, "eval_metric": em, "eval_loss": float(ev[i]), "train_metric": tm,
+            "train_loss": float(np.mean(recent)) if recent.size else None,
+            "train_points": int(recent.size), "logs": [str(p) for p in paths]}
 
 
 def _same_inputs(sources: dict[str, DocSource]) -> list[tuple[str, str]]:

@@ -53,6 +53,13 @@ def register(sub) -> None:
                    help="ignore n-grams found in more train documents than this (boilerplate; default 100)")
     add_model_args(p, what="reference model for val/test perplexity with and without the leaked documents "
                            "(default: no scoring)")
+    x = p.add_argument_group("explanation (with --model)")
+    x.add_argument("--train-sample", type=int, default=2000, metavar="N",
+                   help="train documents scored too, chosen by content hash, to measure the train/val gap with "
+                        "the same model (default 2000; 0: none)")
+    x.add_argument("--log", nargs="+", default=[], metavar="LOG",
+                   help="training logs (any format dataaudit spikes reads): the run's own train and eval loss near "
+                        "its last eval step, stated beside dataaudit's numbers")
     add_engine_args(p)
     add_output_args(p, fail_on=FAIL_LEVELS, fail_default="leak",
                     fail_help="exit 1 when findings reach LEVEL: 'leak' (any val/test/eval document found in train, "
@@ -91,6 +98,7 @@ def config_from_args(args: argparse.Namespace):
                                   digits=args.fold_digits),
         near=near, containment=cont, top=args.top, fail_on=fail_threshold(args.fail_on), model=args.model,
         device=args.device, cache_dir=args.cache_dir, score=score_config(args), workers=args.workers,
+        train_sample=args.train_sample, log=tuple(args.log),
         engine=args.engine)
 
 

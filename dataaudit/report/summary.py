@@ -30,9 +30,16 @@ def _split(report: Report) -> list[str]:
                    f"({pct(c['leaked_doc_fraction'])}: {c['exact']} exact, {c.get('near_not_exact', 0)} near, "
                    f"{c.get('containment_only', 0)} contained)")
     for name, r in (s.get("perplexity") or {}).get("by_split", {}).items():
+        if r.get("sample"):
+            continue
         a, c = r["all"]["ppl"], r["without_leaked"]["ppl"]
         if a and c:
             out.append(f"{name}: perplexity {a:.4g} with leaked documents, {c:.4g} without")
+        ex = ((s.get("perplexity") or {}).get("explain") or {}).get(name)
+        if ex is not None and ex["gap_nats"] > 0:
+            share = ex.get("share_explained")
+            out.append(f"{name}: {ex['gap_nats']:.3f} nats/token below train; leaks explain "
+                       f"{'n/a' if share is None else f'{share:.0%}'} of the gap")
     return out
 
 

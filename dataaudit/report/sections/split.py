@@ -28,7 +28,14 @@ def verdict_lines(report: Report) -> list[str]:
         if "containment" in s:
             t += f", {c['containment_only']} contained in longer train documents"
         lines.append(t + ".")
-    for name, r in ((s.get("perplexity") or {}).get("by_split") or {}).items():
+    p = s.get("perplexity") or {}
+    for name, r in (p.get("by_split") or {}).items():
+        if r.get("sample"):
+            continue
+        ex = (p.get("explain") or {}).get(name)
+        if ex is not None:
+            lines += explain_lines(name, ex)
+            continue
         rise = r.get("ppl_rise_without_leaked")
         if r["leaked_only"]["docs"] and rise is not None:
             lines.append(f"{name} perplexity is {num(r['all']['ppl'])} with the leaked documents and "
@@ -43,12 +50,75 @@ def verdict_lines(report: Report) -> list[str]:
     return lines
 
 
+def _ci(iv, digits: int = 3, pctg: bool = False) -> str:
+    if not iv:
+        return ""
+    f = (lambda x: f"{x:.0%}") if pctg else (lambda x: f"{x:+.{digits}f}")
+    return f" (95% CI {f(iv[0])} to {f(iv[1])})"
+
+
+def explain_lines(name: str, ex: dict) -> list[str]:
+    """Two or three sentences: the gap the user saw, the share the leaks explain, what remains."""
+    gap, eff = ex["gap_nats"], ex["leak_effect_nats"]
+    pp = ex["as_ppl"]
+    out = []
+    if gap > 0:
+        t = (f"{name} loss is {gap:.3f} nats/token below the train sample's{_ci(ex.get('gap_interval'))} "
+             f"(perplexity {num(pp['val'])} vs {num(pp['train'])}).")
+        share = ex.get("share_explained")
+        if eff > 0 and share is not None:
+            iv = ex.get("share_interval")
+            t += (f" The leaked documents account for {eff:.3f} nats/token of it{_ci(ex.get('leak_effect_interval'))}"
+                  f", {share:.0%} of the gap{_ci(iv, pctg=True)}")
+            t += "." if share < 0.8 else ": they explain most of it."
+        elif ex["by_pass"] and any(v["docs"] for v in ex["by_pass"].values()):
+            t += (f" Removing the leaked documents does not raise {name} loss ({eff:+.3f} nats/token"
+                  f"{_ci(ex.get('leak_effect_interval'))}): the leaks do not explain the gap.")
+        else:
+            t += " No leaked documents were found, so the leaks explain none of it."
+        out.append(t)
+    else:
+        out.append(f"{name} loss is not below train ({-gap:.3f} nats/token above the train sample's"
+                   f"{_ci([-x for x in reversed(ex['gap_interval'])] if ex.get('gap_interval') else None)}).")
+    sh = shift_words(name, ex)
+    if sh and gap > 0:
+        rem = ex["remaining_gap_nats"]
+        out.append(f"Without the leaks {name} is still {rem:.3f} nats/token below train"
+                   f"{_ci(ex.get('remaining_gap_interval'))}: {sh}" if rem > 0 else sh)
+    return out
+
+
+def shift_words(name: str, ex: dict) -> str:
+    """What differs between val (without leaks) and the train sample, in words."""
+    parts = []
+    sh = ex.get("shift") or {}
+    ln = sh.get("length_bytes") or {}
+    if ln.get("ratio") and ln.get("ks_p") is not None and ln["ks_p"] < 0.01 and abs(ln["ratio"] - 1) >= 0.1:
+        parts.append(f"{name} documents are {abs(1 - ln['ratio']):.0%} {'shorter' if ln['ratio'] < 1 else 'longer'} "
+                     f"(median {ln['val_median']:.0f} vs {ln['train_median']:.0f} bytes, KS p {ln['ks_p']:.2g})")
+    bp = sh.get("bits_per_byte") or {}
+    if bp.get("val_median") is not None and bp.get("ks_p") is not None and bp["ks_p"] < 0.01:
+        easier = bp["val_median"] < bp["train_median"]
+        parts.append(f"the model finds them {'easier' if easier else 'harder'} (median {bp['val_median']:.3g} vs "
+                     f"{bp['train_median']:.3g} bits/byte, KS p {bp['ks_p']:.2g})")
+    src = ex.get("sources") or {}
+    moved = sorted(((v["val_share"] - v["train_share"], k) for k, v in src.items()), reverse=True)
+    if moved and moved[0][0] >= 0.1:
+        d, k = moved[0]
+        parts.append(f"{src[k]['val_share']:.0%} of {name} comes from {k} against {src[k]['train_share']:.0%} of train")
+    if not parts:
+        return ("no difference in length or bits per byte between the two reaches p < 0.01; look at the model "
+                "side (dropout or augmentation at train time also put train loss above val).")
+    return "; ".join(parts) + "."
+
+
 def verdict(report: Report) -> Section:
     s = Section("Verdict", [Bullets(verdict_lines(report))], key="verdict")
     same = [w for w in report.warnings if "are the same input" in w]
     if same:
         s.blocks.insert(0, Para("**Warning:** " + " ".join(same)))
-    ppl = (report.summary.get("perplexity") or {}).get("by_split") or {}
+    ppl = {n: r for n, r in ((report.summary.get("perplexity") or {}).get("by_split") or {}).items()
+           if not r.get("sample")}
     lowered = [n for n, r in ppl.items() if r["leaked_only"]["docs"] and (r.get("ppl_rise_without_leaked") or 0) > 0]
     if report.summary.get("leaked_docs"):
         if ppl and not lowered:
@@ -90,6 +160,10 @@ def perplexity(report: Report) -> list[Section]:
     m = p.get("model") or {}
     rows = []
     for split, r in p["by_split"].items():
+        if r.get("sample"):
+            a = r["all"]
+            rows.append([f"{split} (sample)", a["docs"], num(a["ppl"]), "", "", num(a["bits_per_byte"]), "", ""])
+            continue
         a, c, lk = r["all"], r["without_leaked"], r["leaked_only"]
         rows.append([split, f"{a['docs']} ({lk['docs']} leaked)", num(a["ppl"]), num(c["ppl"]), num(lk["ppl"]),
                      num(a["bits_per_byte"]), num(c["bits_per_byte"]), num(lk["bits_per_byte"])])
@@ -98,8 +172,36 @@ def perplexity(report: Report) -> list[Section]:
              f"token-weighted perplexity and bits per byte."),
         Table(["split", "docs", "perplexity", "without leaked", "leaked only", "bits/byte", "without leaked",
                "leaked only"], rows, numeric=(2, 3, 4, 5, 6, 7))], key="perplexity")
+    ex_rows = []
+    for split, ex in (p.get("explain") or {}).items():
+        def c(v, iv):
+            return f"{v:+.4f}" + (f" [{iv[0]:+.4f}, {iv[1]:+.4f}]" if iv else "")
+        share = ex.get("share_explained")
+        ex_rows.append([split, c(ex["gap_nats"], ex.get("gap_interval")),
+                        c(ex["leak_effect_nats"], ex.get("leak_effect_interval")),
+                        *(c(ex["by_pass"][k]["leak_effect_nats"], ex["by_pass"][k]["interval"])
+                          if ex["by_pass"].get(k, {}).get("docs") else "" for k in ("exact", "near", "containment")),
+                        (f"{share:.1%}" + (f" [{ex['share_interval'][0]:.0%}, {ex['share_interval'][1]:.0%}]"
+                                            if ex.get("share_interval") else "")) if share is not None else "n/a",
+                        c(ex["remaining_gap_nats"], ex.get("remaining_gap_interval"))])
+    if ex_rows:
+        s.add(Para("The gap, in nats per token (train sample minus split; > 0: the split is below train), the "
+                   "effect of its leaked documents (loss without them minus with them; > 0: the leaks lower it), "
+                   "for each pass's documents and together, and the share of the gap the leaks explain, each "
+                   "with its 95% bootstrap interval over documents:"),
+              Table(["split", "gap", "leak effect", "exact", "near", "contained", "share explained", "remaining gap"],
+                    ex_rows))
+    lg = p.get("logged")
+    if lg:
+        s.add(Para(f"What the run logged (`{', '.join(lg['logs'])}`), near its last eval step {lg['step']}: train "
+                   f"loss {num(lg['train_loss'])} (`{lg['train_metric']}`, mean of {lg['train_points']} points), eval "
+                   f"loss {num(lg['eval_loss'])} (`{lg['eval_metric']}`), so eval is "
+                   f"{(lg['train_loss'] or 0) - lg['eval_loss']:+.4f} below train in the run's own units "
+                   f"(its tokenizer; dataaudit's figures above are in the reference model's)."))
     notes = []
     for split, r in p["by_split"].items():
+        if r.get("sample"):
+            continue
         rise = r.get("ppl_rise_without_leaked")
         if r["leaked_only"]["docs"] and rise is not None:
             notes.append(f"{split}: without its {plural(r['leaked_only']['docs'], 'leaked document')}, perplexity "
