@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from dataaudit.errors import InputError, ModelError  # noqa: E402
-from dataaudit.model import load_model  # noqa: E402
+from dataaudit.model import load_model, resolve_model  # noqa: E402
 from dataaudit.model.bytelm import ByteLMConfig, fit_default_model, fit_key, sample_corpus  # noqa: E402
 from dataaudit.passes.score import ScoreConfig, run_score, score_texts  # noqa: E402
 
@@ -112,11 +112,14 @@ def test_worst_window_offsets_are_characters(fitted):
 
 
 def test_score_without_model_fits_on_data_and_says_so(tmp_path):
-    run = run_score(corpus(40), config=ScoreConfig(), cache_dir=tmp_path, fit_config=TINY, device="cpu")
+    m, notes = resolve_model(None, corpus=corpus(40), cache_dir=tmp_path, fit_config=TINY, device="cpu")
+    run = run_score(corpus(40), model=m, config=ScoreConfig(), cache_dir=tmp_path)
     assert run.meta["model"]["kind"] == "bytelm"
-    assert any("No model given" in n and "the data itself" in n for n in run.notes)
-    run2 = run_score(corpus(40), fit_on=corpus(40, seed=9), cache_dir=tmp_path, fit_config=TINY, device="cpu")
-    assert any("--fit-on corpus" in n for n in run2.notes)
+    assert any("No model given" in n and "the data itself" in n for n in notes)
+    m2, notes2 = resolve_model(None, corpus=corpus(40, seed=9), corpus_name="the --fit-on corpus",
+                               cache_dir=tmp_path, fit_config=TINY, device="cpu")
+    run2 = run_score(corpus(40), model=m2, cache_dir=tmp_path)
+    assert any("--fit-on corpus" in n for n in notes2)
     assert run2.meta["model"]["fingerprint"] != run.meta["model"]["fingerprint"]
 
 
@@ -124,7 +127,9 @@ def test_one_shot_iterator_without_model_is_an_error(tmp_path):
     from dataaudit.errors import ConfigError
 
     with pytest.raises(ConfigError, match="fit_on"):
-        run_score(iter(corpus(5)), cache_dir=tmp_path, fit_config=TINY)
+        resolve_model(None, corpus=iter(corpus(5)), cache_dir=tmp_path, fit_config=TINY)
+    with pytest.raises(ConfigError, match="fit_on"):
+        run_score(iter(corpus(5)), model=None, cache_dir=tmp_path)
 
 
 def test_empty_corpus_is_an_error(tmp_path):
@@ -288,4 +293,9 @@ def test_best_window_finds_a_run_inside_normal_text(fitted, tmp_path):
     assert [t["bits_per_byte"] for t in run.bottom] == sorted(r["bits_per_byte"] for r in rows)
     entry = next(t for t in run.bottom if t["doc_id"] == rows[1]["doc_id"])
     assert entry["excerpt"] == docs[1][s0:s1] and entry["best_bpb"] == rows[1]["best_bpb"]
-    assert "Lowest bits per byte" in run.to_pass_result().sections
+    from dataaudit.records import Report
+    from dataaudit.report.sections.score import sections
+
+    report = Report(kind="score", config={})
+    run.to_pass_result().apply_to(report)
+    assert "Lowest bits per byte" in [s.title for s in sections(report)]

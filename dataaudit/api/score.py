@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from ..config import JobConfig, ReadConfig
-from ..errors import ConfigError
 from ..passes.score import ScoreConfig, ScoreRun, run_score
 from ..progress import NullProgress, Progress
 from ..records import BadRecordLog, Report
@@ -45,42 +44,26 @@ class _FitProgress:
 
 
 def resolve_model(model: Any, *, fit_on: Any, device: str = "auto", cache_dir: str | None = None,
-                  progress: Progress | None = None, read: ReadConfig | None = None, split: str = "data"):
+                  progress: Progress | None = None, read: ReadConfig | None = None, split: str = "data",
+                  fit_on_name: str = "the training data"):
     """``(ReferenceModel, notes)``: load ``model``, or (None / "default") fit the byte-level default on a
-    sample of ``fit_on`` (a path, a Table, a DocSource, record batches or strings) or load it from the cache."""
-    from ..model import ReferenceModel, load_model
+    sample of ``fit_on`` (a path, a Table, a DocSource, record batches or strings) or load it from the cache;
+    see ``dataaudit.model.resolve_model``."""
+    from ..model import resolve_model as _resolve
 
-    if isinstance(model, ReferenceModel):
-        return model, []
-    if model is not None and model != "default":
-        return load_model(model, device=device), []
-    from ..model.bytelm import fit_default_model
-
-    corpus = fit_on() if callable(fit_on) and not isinstance(fit_on, type) else fit_on
-    if isinstance(corpus, Iterator) and not callable(fit_on):
-        raise ConfigError("no model given and the data is a one-shot iterator, so the default model cannot be "
-                          "fitted on it and then score it; pass model=..., fit_on=..., or a path / list / Table")
-    kw: dict[str, Any] = {"split": split}
-    if read is not None and isinstance(corpus, (str, os.PathLike)):
-        kw.update(text_column=read.text_column, on_bad_record=read.on_bad_record, fmt=read.fmt)
-    m = fit_default_model(corpus, cache_dir=cache_dir, device=device,
-                          progress=_FitProgress(progress or NullProgress()), **kw)
-    fi = m.fit_info
-    how = "loaded from the cache" if fi.get("from_cache") else f"fitted in {fi.get('fit_seconds', 0):.0f}s"
-    return m, [f"No model given: the default byte-level model was {how} on a sample "
-               f"({fi['sample_docs']} documents, {fi['sample_bytes']} bytes; {fi['steps_done']} steps); "
-               f"saved at `{m.name}` (load it with --model)."]
+    return _resolve(model, corpus=fit_on, corpus_name=fit_on_name, device=device, cache_dir=cache_dir,
+                    read=read, split=split, progress=_FitProgress(progress or NullProgress()))
 
 
 def score_stream(data: Any, *, model: Any, config: ScoreConfig | None = None, read: ReadConfig = ReadConfig(),
                  split: str = "data", out_dir: Any = None, cache_dir: str | None = None, use_cache: bool = True,
                  device: str = "auto", bad_log: BadRecordLog | None = None, progress: Progress | None = None,
-                 top_n: int = 20) -> ScoreRun:
+                 top_n: int = 20, engine: Any = None) -> ScoreRun:
     """Score ``data`` with a loaded ``model``; see ``dataaudit.passes.score.run_score``."""
-    return run_score(data, model=model, config=config, out_dir=out_dir, cache_dir=cache_dir, use_cache=use_cache,
-                     device=device, split=split, fmt=read.fmt, text_column=read.text_column,
-                     id_column=read.id_column, on_bad_record=read.on_bad_record, bad_log=bad_log,
-                     progress=_FitProgress(progress) if progress is not None else None, top_n=top_n)
+    return run_score(data, model=model, config=config, read=read, split=split, out_dir=out_dir,
+                     cache_dir=cache_dir, use_cache=use_cache, device=device, bad_log=bad_log,
+                     progress=_FitProgress(progress) if progress is not None else None, top_n=top_n,
+                     engine=engine)
 
 
 def score_corpus(data: Any, *, out_dir: str | os.PathLike | None = None, config: ScoreJobConfig = ScoreJobConfig(),
@@ -100,12 +83,15 @@ def score_corpus(data: Any, *, out_dir: str | os.PathLike | None = None, config:
             fit_on = config.fit_on if config.fit_on is not None else data
             model, more = resolve_model(config.model, fit_on=fit_on, device=config.device,
                                         cache_dir=config.cache_dir, progress=job.progress,
-                                        read=config.read if config.fit_on is None else None, split=config.split)
+                                        read=config.read if config.fit_on is None else None, split=config.split,
+                                        fit_on_name="the data itself" if config.fit_on is None
+                                        else "the --fit-on corpus")
             notes += more
         with job.phase("scoring"):
             run = score_stream(data, model=model, config=config.score, read=config.read, split=config.split,
                                out_dir=job.stage, cache_dir=config.cache_dir, use_cache=config.use_cache,
-                               device=config.device, bad_log=bad, progress=job.progress, top_n=config.top)
+                               device=config.device, bad_log=bad, progress=job.progress, top_n=config.top,
+                               engine=job.engine)
         run.notes[:0] = notes
         run.to_pass_result().apply_to(report)
         report.config["fit"] = run.meta.get("fit")

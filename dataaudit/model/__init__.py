@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import ModelError
 from .base import Encoded, ReferenceModel, resolve_device
 
-__all__ = ["Encoded", "ReferenceModel", "load_model", "fit_default_model", "resolve_device"]
+__all__ = ["Encoded", "ReferenceModel", "load_model", "fit_default_model", "resolve_device", "resolve_model"]
 
 
 def load_model(path_or_name: str | os.PathLike, *, device: str = "auto") -> ReferenceModel:
@@ -39,3 +39,11 @@ def fit_default_model(corpus, **kw) -> ReferenceModel:
     from .bytelm import fit_default_model as _fit
 
     return _fit(corpus, **kw)
+
+
+def resolve_model(model, **kw):
+    """``(ReferenceModel, notes)``: the model given, or the byte-level default fitted on a corpus; see
+    ``dataaudit.model.resolve.resolve_model``."""
+    from .resolve import resolve_model as _resolve
+
+    return _resolve(model, **kw)

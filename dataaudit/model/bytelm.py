@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..config import ReadConfig
 from ..errors import ConfigError, InputError, ModelError
 from .base import Encoded, ReferenceModel, cache_root, char_offsets_of_bytes, resolve_device
 
@@ -409,16 +410,18 @@ def load_bytelm(path: str | os.PathLike, *, device="cpu") -> ByteLMModel:
 
 # ---- sample and fit ---------------------------------------------------------------------------------------
 
-def sample_corpus(corpus: Any, sample_bytes: int, **read_kw: Any) -> list[tuple[int, bytes]]:
+def sample_corpus(corpus: Any, sample_bytes: int, *, read: ReadConfig | None = None, split: str = "data",
+                  bad_log=None) -> list[tuple[int, bytes]]:
     """Bottom-k sample by document hash: the documents with the smallest xxh3-64 hashes, until their bytes
-    reach ``sample_bytes``; returned in hash order. Order-independent, memory bounded by the sample."""
+    reach ``sample_bytes``; returned in hash order. Order-independent, memory bounded by the sample.
+    ``corpus`` is anything ``dataaudit.io.documents.iter_docs`` reads (with ``read``)."""
     import xxhash
 
-    from ..passes.score import iter_docs
+    from ..io.documents import iter_docs
 
     heap: list[tuple[int, bytes]] = []     # max-heap by hash (negated)
     total = 0
-    for _ids, _splits, texts in iter_docs(corpus, chunk=4096, **read_kw):
+    for _ids, _splits, texts in iter_docs(corpus, read or ReadConfig(), chunk=4096, split=split, bad_log=bad_log):
         for t in texts:
             data = t.encode("utf-8", errors="surrogatepass")
             if not data:
@@ -534,13 +537,13 @@ def train(sample: list[tuple[int, bytes]], cfg: ByteLMConfig, *, device="cpu",
 def fit_default_model(corpus: Any, *, config: ByteLMConfig | None = None,
                       cache_dir: str | os.PathLike | None = None, device: str = "auto",
                       progress: Callable[..., None] | None = None, refit: bool = False,
-                      **read_kw: Any) -> ByteLMModel:
-    """Fit the byte-level default on a sample of ``corpus`` (a path, Table, record batches or strings), or
-    load it from the cache when this sample and these settings were fitted before. ``read_kw`` (split,
-    text_column, on_bad_record...) goes to the reader. The model's directory is ``model.name``."""
+                      read: ReadConfig | None = None, split: str = "data", bad_log=None) -> ByteLMModel:
+    """Fit the byte-level default on a sample of ``corpus`` (a path, Table, DocSource, record batches or
+    strings, read with ``read``), or load it from the cache when this sample and these settings were fitted
+    before. The model's directory is ``model.name``."""
     cfg = config or DEFAULT_CONFIG
     dev = resolve_device(device)
-    sample = sample_corpus(corpus, cfg.sample_bytes, **read_kw)
+    sample = sample_corpus(corpus, cfg.sample_bytes, read=read, split=split, bad_log=bad_log)
     key = fit_key(sample, cfg)
     root = Path(cache_dir) if cache_dir is not None else Path(cache_root())
     path = root / "models" / f"bytelm-{key[:24]}"
