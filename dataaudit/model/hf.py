@@ -81,6 +81,7 @@ class HFModel(ReferenceModel):
         self.tokenizer_id = _tokenizer_id(tokenizer)
         self.fingerprint = _hash_model(model, self.tokenizer_id)
         self.model.to(self.device)
+        self._check_causal()
         self._split = self._check_split()
         self._mask = self._check_mask_needed()
 
@@ -99,6 +100,21 @@ class HFModel(ReferenceModel):
             h = self.model.base_model(input_ids=ids, attention_mask=mask)[0]
             part = head(h).float()
         return bool(torch.allclose(full, part, rtol=1e-4, atol=1e-4))
+
+    def _check_causal(self) -> None:
+        """Refuse a model whose prediction at a position changes with a later token (an encoder such as BERT
+        loaded as an LM without ``is_decoder``): its perplexity would be read off the answer."""
+        import torch
+
+        ids = torch.arange(1, 9, device=self.device).remainder(self.vocab_size).unsqueeze(0)
+        other = ids.clone()
+        other[0, 6:] = (other[0, 6:] + 3).remainder(self.vocab_size)
+        with torch.inference_mode():
+            a = self.model(input_ids=ids).logits.float()[0, :6]
+            b = self.model(input_ids=other).logits.float()[0, :6]
+        if not torch.allclose(a, b, rtol=1e-4, atol=1e-4):
+            raise ModelError(f"model {self.name!r} is not causal: its prediction at a position changes with later "
+                             f"tokens (an encoder such as BERT?); pass a causal LM such as GPT-2 or Llama")
 
     def _check_mask_needed(self) -> bool:
         """False when right padding cannot change a real position without the mask (causal attention, the
@@ -148,16 +164,14 @@ class HFModel(ReferenceModel):
         return d
 
 
-def load_hf(path_or_name: str | os.PathLike, *, device) -> HFModel:
-    """Load a local causal LM and its tokenizer offline; every failure is a one-line ``ModelError``."""
-    import logging
+#: files a tokenizer saved with ``save_pretrained`` leaves (any one of them; AutoTokenizer builds an empty
+#: tokenizer from the config alone when there are none, which would score every text as unknown tokens)
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "merges.txt",
+                   "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "tokenizer.tiktoken")
 
-    try:
-        import transformers
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-    except ImportError as e:  # pragma: no cover - transformers is a declared extra
-        raise ModelError(f"loading a Hugging Face model needs transformers: pip install 'dataaudit[hf]' ({e})")
-    name = str(path_or_name)
+
+def _check_path(name: str) -> Path | None:
+    """The model directory ``name`` names, checked before anything is imported; None for a cache name."""
     p = Path(name).expanduser()
     looks_like_path = p.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1
     if looks_like_path and not p.exists():
@@ -169,10 +183,49 @@ def load_hf(path_or_name: str | os.PathLike, *, device) -> HFModel:
     if p.is_dir() and not (p / "config.json").exists():
         raise ModelError(f"{name!r} has no config.json, so it is not a Hugging Face model directory; pass the "
                          f"directory saved by save_pretrained(), or a byte-level model directory from dataaudit")
-    src = str(p) if p.exists() else name
-    prev = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()
-    logging.getLogger("transformers").setLevel(logging.ERROR)
+    return p if p.is_dir() else None
+
+
+def _causal_lm_classes() -> set[str]:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    out: set[str] = set()
+    for v in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values():
+        out.update(v if isinstance(v, (list, tuple)) else [v])
+    return out
+
+
+def _check_architecture(name: str, config) -> None:
+    """Refuse a checkpoint saved from a model class that is not a causal LM (a ``BertModel``, a classifier):
+    ``AutoModelForCausalLM`` would build an LM head for it with random weights."""
+    archs = list(getattr(config, "architectures", None) or [])
+    if archs and not set(archs) & _causal_lm_classes():
+        raise ModelError(f"model {name!r} was saved as {archs[0]}, which is not a causal language model (no "
+                         f"trained LM head); pass a causal LM such as GPT-2 or Llama (a *ForCausalLM / *LMHeadModel)")
+    if getattr(config, "is_encoder_decoder", False):
+        raise ModelError(f"model {name!r} is an encoder-decoder ({getattr(config, 'model_type', '?')}), not a "
+                         f"causal language model; pass a decoder-only causal LM such as GPT-2 or Llama")
+
+
+def load_hf(path_or_name: str | os.PathLike, *, device) -> HFModel:
+    """Load a local causal LM and its tokenizer offline; every failure is a one-line ``ModelError``.
+
+    Refused: a path that does not exist (checked before transformers is imported), a directory without
+    config.json or tokenizer files, a checkpoint saved from a class that is not a causal LM, a checkpoint
+    missing weights (an LM head that would be initialised at random; a head tied to the input embeddings,
+    as GPT-2's, is not missing), and a model whose predictions see later tokens."""
+    name = str(path_or_name)
+    p = _check_path(name)
+    try:
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+    except ImportError as e:  # pragma: no cover - transformers is a declared extra
+        where = f"{name!r} is a model directory, and loading it" if p is not None else \
+            f"{name!r} is not a model directory here, and loading it by name"
+        raise ModelError(f"{where} needs transformers: pip install 'dataaudit[hf]' ({e})") from None
+    src = str(p) if p is not None else name
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()   # a bar per load on stderr; the job reports its own phases
     try:
         try:
             config = AutoConfig.from_pretrained(src, local_files_only=True)
@@ -180,23 +233,36 @@ def load_hf(path_or_name: str | os.PathLike, *, device) -> HFModel:
             raise ModelError(f"model {name!r} is neither a directory nor in the local Hugging Face cache "
                              f"(offline: nothing is downloaded; {_one_line(e)}). Pass a local directory, or omit "
                              f"--model to fit the default byte-level model") from None
+        _check_architecture(name, config)
         try:
-            model = AutoModelForCausalLM.from_pretrained(src, local_files_only=True, config=config,
-                                                         torch_dtype="auto" if str(device).startswith("cuda")
-                                                         else None)
+            model, info = AutoModelForCausalLM.from_pretrained(
+                src, local_files_only=True, config=config, output_loading_info=True,
+                torch_dtype="auto" if str(device).startswith("cuda") else None)
         except ValueError as e:
             mt = getattr(config, "model_type", "?")
             raise ModelError(f"model {name!r} (model_type {mt!r}) is not a causal language model "
                              f"({_one_line(e)}); pass a causal LM such as GPT-2 or Llama") from None
         except (OSError, RuntimeError) as e:
             raise ModelError(f"cannot load weights of {name!r}: {_one_line(e)}") from None
+        missing = sorted(info.get("missing_keys") or [])
+        if missing:
+            raise ModelError(f"model {name!r} is missing {len(missing)} weight(s) in its checkpoint (e.g. "
+                             f"{missing[0]}), which would be initialised at random; save the complete model "
+                             f"with save_pretrained()") from None
+        if info.get("mismatched_keys"):
+            raise ModelError(f"model {name!r}: weights with the wrong shape for its config "
+                             f"(e.g. {sorted(info['mismatched_keys'])[0]}); save config and weights together")
+        if p is not None and not any((p / f).exists() for f in TOKENIZER_FILES):
+            raise ModelError(f"model {name!r} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, ...); save "
+                             f"the tokenizer next to the model with tokenizer.save_pretrained(dir)")
         try:
             tok = AutoTokenizer.from_pretrained(src, local_files_only=True)
         except (OSError, ValueError, TypeError) as e:
             raise ModelError(f"model {name!r} has no usable tokenizer: {_one_line(e)}; save the tokenizer "
                              f"next to the model with tokenizer.save_pretrained(dir)") from None
     finally:
-        transformers.logging.set_verbosity(prev)
+        if bars:
+            hf_logging.enable_progress_bar()
     if not str(device).startswith("cuda"):
         model = model.float()
     return HFModel(model, tok, name=name, device=device)
