@@ -37,6 +37,19 @@ def test_perplexity_with_and_without_leaks(corpus, tmp_path, tiny_model, monkeyp
     assert v["ppl_rise_without_leaked"] == pytest.approx(v["without_leaked"]["ppl"] / v["all"]["ppl"] - 1)
     md = (tmp_path / "r" / "report.md").read_text()
     assert "## Validation perplexity with and without the leaked documents" in md
-    assert "val perplexity is" in md.split("## Leaked documents")[0]   # stated in the verdict
+    verdict = md.split("## Leaked documents")[0]
+    assert "val loss is" in verdict and "nats/token" in verdict          # the gap, stated in the verdict
+    # the decomposition equals per-document arithmetic on the two scores tables
+    train = pq.read_table(tmp_path / "r" / "train_sample_scores.parquet").to_pylist()
+    assert len(train) == 255 and {r["split"] for r in train} == {"train"}   # fewer than --train-sample docs
+
+    def nats(rows):
+        return sum(r["nll_sum"] for r in rows) / sum(r["n_tokens"] for r in rows)
+
+    ex = report.summary["perplexity"]["explain"]["val"]
+    assert ex["gap_nats"] == pytest.approx(nats(train) - nats(scores), rel=1e-9)
+    clean = [r for r in scores if r["doc_id"] not in leaked]
+    assert ex["leak_effect_nats"] == pytest.approx(nats(clean) - nats(scores), rel=1e-9)
+    assert ex["gap_interval"][0] <= ex["gap_nats"] <= ex["gap_interval"][1]
     doc = json.loads((tmp_path / "r" / "report.json").read_text())
     assert doc["config"]["perplexity"]["model"]["fingerprint"] == tiny_model.describe()["fingerprint"]

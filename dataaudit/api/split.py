@@ -48,6 +48,8 @@ class SplitConfig(JobConfig):
                                         # every run), to measure the train/val gap with the same model
     log: tuple[str, ...] = ()           # training logs (any format `dataaudit spikes` reads): the run's own
                                         # train and eval loss near its last eval step, stated beside ours
+    log_read: dict[str, Any] = field(default_factory=dict)   # how --log is read: fmt, pattern, step_column,
+                                        # metric (train loss, default "loss"), eval_metric (default: detect)
     bootstrap: int = 1000               # bootstrap replicates of the gap decomposition's 95% intervals
 
     def __post_init__(self) -> None:
@@ -157,12 +159,17 @@ def _perplexity(sources: dict[str, DocSource], config: SplitConfig, job: Job):
                             device=config.device, cache_dir=config.cache_dir, progress=job.progress)
         check_comparable(run.meta, trun.meta)        # same model, tokenizer and settings, or refuse
         train_scores = _with_source(trun.table, {(tr, d): src for d, _, src in sample})
+        from ..io.atomic import write_parquet_atomic
+
+        write_parquet_atomic(job.stage / "train_sample_scores.parquet", train_scores)
         notes.append(f"Train: a sample of {len(sample)} documents (the smallest content hashes, so the same "
                      f"sample every run) scored with the same model and settings.")
-    logged = logged_losses(config.log) if config.log else None
+    logged = logged_losses(config.log, **config.log_read) if config.log else None
     res = explain_perplexity(scores, job.stage / "leaks.parquet", run.meta["model"], train_scores=train_scores,
                              reps=config.bootstrap, logged=logged)
     res.files["scores"] = "scores.parquet"
+    if train_scores is not None:
+        res.files["scores of the train sample"] = "train_sample_scores.parquet"
     res.config = {"model": run.meta["model"], "settings": run.meta["settings"]}
     res.summary["notes"] = notes + run.notes
     return res
@@ -196,20 +203,24 @@ def train_sample(source: DocSource, n: int) -> list[tuple[str, str, str]]:
     return [(d, t, src) for _, d, t, src in sorted(heap, key=lambda x: -x[0])]
 
 
-def logged_losses(paths: Sequence[str]) -> dict[str, Any] | None:
+def logged_losses(paths: Sequence[str], *, fmt: str | None = None, pattern: str | None = None,
+                  step_column: str | None = None, metric: str | None = "loss",
+                  eval_metric: str | None = None) -> dict[str, Any] | None:
     """The train and eval loss the run logged near its last eval step (what the user saw)."""
     import numpy as np
 
     from ..logs.analysis import EVAL_ALIASES, LOSS_ALIASES
     from ..logs.readers import read_logs
 
-    t = read_logs(list(paths))
+    t = read_logs(list(paths), fmt, pattern=pattern, step_column=step_column)
     metrics = set(t["metric"].to_pylist())
-    tm = next((m for m in LOSS_ALIASES if m in metrics), None)
-    em = next((m for m in EVAL_ALIASES if m in metrics), None)
+    tm = metric if metric in metrics else next((m for m in LOSS_ALIASES if m in metrics), None) \
+        if metric in (None, "loss") else None
+    em = eval_metric if eval_metric in metrics else next((m for m in EVAL_ALIASES if m in metrics), None) \
+        if eval_metric is None else None
     if tm is None or em is None:
         raise ConfigError(f"--log {', '.join(map(str, paths))}: needs both a train loss and an eval loss; found "
-                          f"metrics {sorted(metrics)[:20]}")
+                          f"metrics {sorted(metrics)[:20]}. Name them with --metric and --eval-metric")
     m = np.array(t["metric"].to_pylist(), dtype=object)
     steps, vals = t["step"].to_numpy(), t["value"].to_numpy()
     es, ev = steps[m == em], vals[m == em]

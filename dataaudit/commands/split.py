@@ -60,6 +60,16 @@ def register(sub) -> None:
     x.add_argument("--log", nargs="+", default=[], metavar="LOG",
                    help="training logs (any format dataaudit spikes reads): the run's own train and eval loss near "
                         "its last eval step, stated beside dataaudit's numbers")
+    from ..logs.readers import FORMATS as LOG_FORMATS
+
+    x.add_argument("--log-format", choices=LOG_FORMATS, default=None, metavar="FORMAT",
+                   help=f"force the format of --log: {', '.join(LOG_FORMATS)} (default: detect)")
+    x.add_argument("--pattern", metavar="REGEX",
+                   help="regex with named groups for --log-format regex: 'step' + one per metric")
+    x.add_argument("--step-column", metavar="NAME", help="step column of CSV/JSONL/Parquet --log files")
+    x.add_argument("--metric", default="loss", metavar="NAME",
+                   help="train-loss metric of --log; 'loss' finds it under its usual names (default)")
+    x.add_argument("--eval-metric", metavar="NAME", help="eval-loss metric of --log (default: detect)")
     add_engine_args(p)
     add_output_args(p, fail_on=FAIL_LEVELS, fail_default="leak",
                     fail_help="exit 1 when findings reach LEVEL: 'leak' (any val/test/eval document found in train, "
@@ -99,6 +109,8 @@ def config_from_args(args: argparse.Namespace):
         near=near, containment=cont, top=args.top, fail_on=fail_threshold(args.fail_on), model=args.model,
         device=args.device, cache_dir=args.cache_dir, score=score_config(args), workers=args.workers,
         train_sample=args.train_sample, log=tuple(args.log),
+        log_read={"fmt": args.log_format, "pattern": args.pattern, "step_column": args.step_column,
+                  "metric": args.metric, "eval_metric": args.eval_metric},
         engine=args.engine)
 
 
