@@ -13,6 +13,7 @@ from ..errors import ConfigError, LogError
 from ..io.atomic import write_parquet_atomic
 from ..records import PassResult
 from . import diagnose as dg
+from . import verdict as vd
 from .spikes import SpikeConfig, score_series
 from .table import log_metadata
 
@@ -109,6 +110,10 @@ def _detect(series, meta, metric, grad_metric, eval_metric, cfg, dcfg, report: P
         for e in events:
             res["events"].append({"run": run, "metric": m, **e})
         em = _resolve(eval_metric, EVAL_ALIASES, avail - {m}) if eval_metric != "none" else None
+        e_s, e_v = (mets[em][0], mets[em][1]) if em is not None else (None, None)
+        res.setdefault("diagnosis", {})[run] = vd.judge_run(
+            steps, vals, e_s, e_v, spikes=spikes, events=events, judged=int(sc.judged.sum()), cfg=dcfg.verdict,
+            warmup_steps=cfg.warmup_steps, train_metric=m, eval_metric=em)
         if em is not None:
             found, gap, warns = dg.overfitting(sc, mets[em][0], mets[em][1], dcfg, cfg.warmup_steps)
             res["eval"][run] = gap
@@ -149,11 +154,17 @@ def _detect(series, meta, metric, grad_metric, eval_metric, cfg, dcfg, report: P
         "events": {k: sum(1 for e in res["events"] if e["kind"] == k) for k in
                    sorted({e["kind"] for e in res["events"]})},
         "severity": severity,
+        "diagnosis": res.get("diagnosis", {}),
+        "diagnosis_line": vd.diagnosis_line(res.get("diagnosis", {})),
     }
+    for run, d in res.get("diagnosis", {}).items():
+        report.warnings.extend(f"run {run}: {c}" for c in (d["caveat"] or "").split("; ")
+                               if c.startswith("evals are sparse"))
     top = sorted(res["spikes"], key=lambda s: -s["score"])[:100]
     report.findings = {"groups": groups, "spikes": [_public(s) for s in top],
                        "divergence": divergent, "runs": res["per_run"],
-                       "events": [e for e in res["events"] if e["kind"] != "grad_norm_spike"][:200]}
+                       "events": [e for e in res["events"] if e["kind"] != "grad_norm_spike"][:200],
+                       "diagnosis_rules": vd.rules()}
     return res
 
 

@@ -6,13 +6,14 @@ All functions take plain numpy arrays in log order and return lists of JSON-able
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
 from .spikes import Scored
+from .verdict import VerdictConfig
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +30,7 @@ class DiagnoseConfig:
     overfit_rise: float = 0.02        # eval loss this fraction above its best, twice in a row, while train falls
     leak_margin: float = 0.02         # eval this fraction below train (smoothed) flags the leakage signal (per-batch noise is ~1-2%)
     leak_fraction: float = 0.5        # ...at this fraction of eval points after warm-up
+    verdict: VerdictConfig = field(default_factory=VerdictConfig)   # the per-run verdict (logs/verdict.py)
 
     def __post_init__(self) -> None:
         for k in ("divergence_points", "plateau_points"):
