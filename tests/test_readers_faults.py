@@ -348,3 +348,16 @@ def test_row_with_null_text_and_null_id_is_not_lost_silently(tmp_path):
     assert len(_read(tmp_path / "t.parquet", id_column="id", on_bad_record="skip", max_bad_records=5,
                      bad_log=log)) == 2
     assert log.count == 1 and log.examples[0].row == 1
+
+
+def test_csv_count_limit_is_raised_cleanly(tmp_path, monkeypatch):
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    p = tmp_path / "r.csv"
+    p.write_text("id,text\n1,a\n2,b,extra\n3,c\n")
+    with pytest.raises(InputError, match=r"1 record was invalid and skipped \(the last at .*r.csv line 3\)"):
+        _read(p, on_bad_record="skip", max_bad_records=0)
+    import gc
+
+    gc.collect()
+    assert unraisable == []

@@ -21,7 +21,8 @@ from dataaudit.records import BadRecordLog
 zstandard = pytest.importorskip("zstandard")
 
 # DATAAUDIT_FUZZ_EXAMPLES=2000 for a longer hunt; the default keeps the file near 15 s on 2 cores
-FUZZ = settings(max_examples=int(os.environ.get("DATAAUDIT_FUZZ_EXAMPLES", 150)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=int(os.environ.get("DATAAUDIT_FUZZ_EXAMPLES", 150)), deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 corpora = st.lists(texts, min_size=1, max_size=30)
@@ -65,7 +66,8 @@ def _pairs(rows):
 # ---- JSON lines: plain, .gz, .zst -------------------------------------------------------------------------
 
 @FUZZ
-@given(docs=corpora, cut=st.floats(0, 1), suffix=st.sampled_from(sorted(COMPRESS)), mode=st.sampled_from(["fail", "skip"]))
+@given(docs=corpora, cut=st.floats(0, 1), suffix=st.sampled_from(sorted(COMPRESS)),
+       mode=st.sampled_from(["fail", "skip"]))
 def test_jsonl_cut_anywhere(tmp_path, docs, cut, suffix, mode):
     blob = COMPRESS[suffix](_jsonl(docs))
     n = int(len(blob) * cut)
@@ -83,7 +85,8 @@ def test_jsonl_cut_anywhere(tmp_path, docs, cut, suffix, mode):
 
 
 @FUZZ
-@given(data=st.binary(max_size=300), suffix=st.sampled_from(sorted(COMPRESS)), mode=st.sampled_from(["fail", "skip"]))
+@given(data=st.binary(max_size=300), suffix=st.sampled_from(sorted(COMPRESS)),
+       mode=st.sampled_from(["fail", "skip"]))
 def test_jsonl_random_bytes(tmp_path, data, suffix, mode):
     p = tmp_path / f"rand{suffix}"
     p.write_bytes(COMPRESS[suffix](data) if suffix == ".jsonl" else data)
