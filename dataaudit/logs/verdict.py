@@ -318,10 +318,26 @@ def _judge_eval(es, ev, tr: _Curve, spikes, cfg: VerdictConfig, found, evidence,
     g_change = float(np.median(rel[half:]) - np.median(rel[:max(half, 1)])) if n >= 4 else 0.0
     g_med, g_rel = float(np.median(gap)), float(np.median(rel))
     frac_below = float((gap < 0).mean())
-    best_i = int(np.argmin(ev))
-    e_end = float(ev[-1])
-    last3 = es >= s_a
-    e_a = float(ev[last3][0]) if last3.sum() >= 2 else float(ev[max(0, n - 2)])
+    clean = ev.copy()
+    # val spikes: an eval point above both neighbours while train is smooth there
+    tsteps = {int(s["step"]) for s in spikes}
+    for i in range(1, n - 1):
+        ref = max(ev[i - 1], ev[i + 1])
+        if ev[i] > ref * (1 + cfg.val_spike_rise) and not t_osc:
+            lo, hi = es[i - 1], es[i + 1]
+            if not any(lo <= s <= hi for s in tsteps):
+                found.setdefault("val_spikes", {"steps": [], "values": [], "neighbours": []})
+                v = found["val_spikes"]
+                v["steps"].append(int(es[i]))
+                v["values"].append(_r(float(ev[i])))
+                v["neighbours"].append(_r(float(ref)))
+                clean[i] = ref
+    ec = _Curve(es, clean, cfg)
+    ec.w = int(np.clip(n // 6, 3, 9))               # eval level: a few evals, so one noisy eval does not turn it
+    el = ec.levels(es)
+    best_i = int(np.argmin(el))
+    e_end = float(el[-1])
+    e_a = ec.level(s_a)
     e_recent = _rel(e_a, e_end)
     d = np.diff(np.log(ev)) if (ev > 0).all() else np.diff(ev) / np.abs(ev[:-1])
     rises = int((d >= cfg.osc_eval_rise).sum())
@@ -329,7 +345,8 @@ def _judge_eval(es, ev, tr: _Curve, spikes, cfg: VerdictConfig, found, evidence,
     step_k = max(1, int(np.ceil(n / cfg.curve_points)))
     interval = float(np.median(np.diff(es))) if n > 1 else float("nan")
     evidence["eval"] = {"points": n, "first_step": int(es[0]), "last_step": int(es[-1]), "end": _r(e_end),
-                        "best": _r(float(ev[best_i])), "best_step": int(es[best_i]), "change_last_third": _r(e_recent),
+                        "last": _r(float(ev[-1])), "lowest": _r(float(ev.min())), "best": _r(float(el[best_i])),
+                        "best_step": int(es[best_i]), "change_last_third": _r(e_recent),
                         "interval_steps": _r(interval, 1), "oscillates": bool(e_osc), "rises": rises,
                         "flat": abs(e_recent) <= cfg.flat_tol}
     evidence["gap"] = {"median": _r(g_med), "median_relative": _r(g_rel), "end": _r(float(gap[-1])),
@@ -345,9 +362,9 @@ def _judge_eval(es, ev, tr: _Curve, spikes, cfg: VerdictConfig, found, evidence,
     if t_end < cfg.near_zero_loss and e_end >= cfg.severe_gap_ratio * max(t_end, cfg.near_zero_loss):
         found["severe_overfitting"] = {"train_end": _r(t_end), "eval_end": _r(e_end), "best_eval_step": int(es[best_i])}
     # overfitting: eval rising above its best twice in a row while train keeps falling; or flat with a widening gap
-    best = np.minimum.accumulate(ev)
-    best_at = np.maximum.accumulate(np.where(ev <= best, np.arange(n), 0))
-    up = ev > best * (1 + cfg.overfit_rise)
+    best = np.minimum.accumulate(el)
+    best_at = np.maximum.accumulate(np.where(el <= best, np.arange(n), 0))
+    up = el > best * (1 + cfg.overfit_rise)
     for i in range(1, n):
         if up[i] and up[i - 1] and trl[i] <= trl[best_at[i]]:
             found["overfitting"] = {"how": "eval rising", "best_eval_step": int(es[best_at[i]]),
@@ -357,26 +374,14 @@ def _judge_eval(es, ev, tr: _Curve, spikes, cfg: VerdictConfig, found, evidence,
             break
     if "overfitting" not in found and t_falling and e_recent > -cfg.flat_tol and g_change > cfg.gap_growth:
         found["overfitting"] = {"how": "eval flat while the gap widens", "best_eval_step": int(es[best_i]),
-                                "best_eval": _r(float(ev[best_i])), "eval_end": _r(e_end), "train_end": _r(t_end),
+                                "best_eval": _r(float(el[best_i])), "eval_end": _r(e_end), "train_end": _r(t_end),
                                 "gap_change_relative": _r(g_change)}
-    # val spikes: an eval point above both neighbours while train is smooth there
-    tsteps = {int(s["step"]) for s in spikes}
-    for i in range(1, n - 1):
-        ref = max(ev[i - 1], ev[i + 1])
-        if ev[i] > ref * (1 + cfg.val_spike_rise) and not t_osc:
-            lo, hi = es[i - 1], es[i + 1]
-            if not any(lo <= s <= hi for s in tsteps):
-                found.setdefault("val_spikes", {"steps": [], "values": [], "neighbours": []})
-                v = found["val_spikes"]
-                v["steps"].append(int(es[i]))
-                v["values"].append(_r(float(ev[i])))
-                v["neighbours"].append(_r(float(ref)))
     # validation below train: reported with its size whenever eval sits below train at most evals
     if frac_below >= cfg.leak_fraction and g_rel < 0:
         found["val_below_train"] = {"median_gap": _r(g_med), "median_relative": _r(g_rel),
                                     "eval_below_train": int((gap < 0).sum()), "of": n,
                                     "alarm": bool(-g_rel >= cfg.leak_margin), "margin": cfg.leak_margin}
-    e_ok = e_end <= float(ev[best_i]) * (1 + cfg.overfit_rise)
+    e_ok = e_end <= float(el[best_i]) * (1 + cfg.overfit_rise)
     falling_or_done = (t_falling or t_flat) and (e_recent < -cfg.flat_tol or abs(e_recent) <= cfg.flat_tol)
     small = abs(float(np.median(rel[half:]))) <= cfg.gap_small
     stable = abs(g_change) <= cfg.gap_growth
