@@ -23,6 +23,20 @@ _ZSTD_MAGIC = 0xFD2FB528
 _ZSTD_SKIPPABLE = 0x184D2A50  # 0x184D2A50 ... 0x184D2A5F
 
 
+class CompressedStreamError(InputError):
+    """The compressed stream itself is truncated or corrupt (not one record in it)."""
+
+
+def drain(fh: BinaryIO) -> None:
+    """Read ``fh`` to its end, discarding: raises CompressedStreamError if the rest of the stream is broken.
+
+    gzip checks its CRC only at the end of a member, so corruption first shows as garbled records: before
+    blaming a record of a compressed file, a reader drains the stream to tell the two apart.
+    """
+    while fh.read(1 << 16):
+        pass
+
+
 def open_maybe_compressed(path: str) -> BinaryIO:
     """A binary file object over the decompressed bytes of ``path`` (``.gz``, ``.zst``/``.zstd``, or plain)."""
     low = path.lower()
@@ -32,7 +46,8 @@ def open_maybe_compressed(path: str) -> BinaryIO:
     try:
         size = os.fstat(raw.fileno()).st_size
         if size == 0:
-            raise InputError(f"{path}: truncated {_kind(low)} file: it is empty (0 compressed bytes); {_FIX}")
+            raise CompressedStreamError(f"{path}: truncated {_kind(low)} file: it is empty (0 compressed bytes); "
+                                        f"{_FIX}")
         if low.endswith(".gz"):
             inner = gzip.GzipFile(fileobj=raw)
         else:
@@ -40,7 +55,8 @@ def open_maybe_compressed(path: str) -> BinaryIO:
 
             check_zstd_frames(raw, path, size)
             raw.seek(0)
-            inner = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=False)
+            inner = zstandard.ZstdDecompressor().stream_reader(raw, read_size=1 << 14, read_across_frames=True,
+                                                                closefd=False)
         return io.BufferedReader(_Checked(inner, raw, path, size, _kind(low)), buffer_size=1 << 16)
     except BaseException:
         raw.close()
@@ -64,8 +80,9 @@ class _Checked(io.RawIOBase):
         try:
             data = self._inner.read(len(buf))
         except EOFError as e:  # gzip: the stream ended before its end-of-stream marker
-            raise InputError(f"{self._path}: truncated {self._kind} stream: the file ends at compressed byte "
-                             f"{self._size} before the end of the stream ({e}); {_FIX}") from None
+            raise CompressedStreamError(f"{self._path}: truncated {self._kind} stream: the file ends at "
+                                        f"compressed byte {self._size} before the end of the stream ({e}); "
+                                        f"{_FIX}") from None
         except (OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
             raise self._corrupt(e) from None
         except Exception as e:  # zstandard raises its own ZstdError
@@ -76,13 +93,13 @@ class _Checked(io.RawIOBase):
         buf[:n] = data
         return n
 
-    def _corrupt(self, e: BaseException) -> InputError:
+    def _corrupt(self, e: BaseException) -> CompressedStreamError:
         try:
             at = self._raw.tell()
         except (OSError, ValueError):
             at = self._size
-        return InputError(f"{self._path}: corrupt {self._kind} data near compressed byte {at} of {self._size} "
-                          f"({e}); {_FIX}")
+        return CompressedStreamError(f"{self._path}: corrupt {self._kind} data near compressed byte {at} of "
+                                     f"{self._size} ({e}); {_FIX}")
 
     def close(self) -> None:
         try:
@@ -104,8 +121,8 @@ def check_zstd_frames(fh: BinaryIO, path: str, size: int) -> None:
         fh.seek(pos)
         b = fh.read(n)
         if len(b) < n:
-            raise InputError(f"{path}: truncated zstd stream: the file ends at compressed byte {size}, inside "
-                             f"the frame that starts at byte {frame}; {_FIX}")
+            raise CompressedStreamError(f"{path}: truncated zstd stream: the file ends at compressed byte {size}, "
+                                        f"inside the frame that starts at byte {frame}; {_FIX}")
         return b
 
     pos = 0
@@ -118,20 +135,20 @@ def check_zstd_frames(fh: BinaryIO, path: str, size: int) -> None:
                 read(size, 1, start)
             continue
         if magic != _ZSTD_MAGIC:
-            raise InputError(f"{path}: corrupt zstd data at compressed byte {start} of {size}: expected the "
-                             f"start of a zstd frame, found {read(pos, 4, start).hex()}; {_FIX}")
+            raise CompressedStreamError(f"{path}: corrupt zstd data at compressed byte {start} of {size}: expected the "
+                                        f"start of a zstd frame, found {read(pos, 4, start).hex()}; {_FIX}")
         fhd = read(pos + 4, 1, start)[0]
         fcs_flag, single, checksum, dict_flag = fhd >> 6, (fhd >> 5) & 1, (fhd >> 2) & 1, fhd & 3
         if fhd & 0x08:
-            raise InputError(f"{path}: corrupt zstd frame header at compressed byte {start} of {size} "
-                             f"(reserved bit set); {_FIX}")
+            raise CompressedStreamError(f"{path}: corrupt zstd frame header at compressed byte {start} of {size} "
+                                        f"(reserved bit set); {_FIX}")
         pos += 5 + (0 if single else 1) + (0, 1, 2, 4)[dict_flag] + ((1 if single else 0), 2, 4, 8)[fcs_flag]
         while True:
             header = int.from_bytes(read(pos, 3, start), "little")
             last, btype, bsize = header & 1, (header >> 1) & 3, header >> 3
             if btype == 3:
-                raise InputError(f"{path}: corrupt zstd data at compressed byte {pos} of {size} (reserved "
-                                 f"block type); {_FIX}")
+                raise CompressedStreamError(f"{path}: corrupt zstd data at compressed byte {pos} of {size} (reserved "
+                                            f"block type); {_FIX}")
             pos += 3 + (1 if btype == 1 else bsize)
             if last:
                 break

@@ -21,7 +21,7 @@ from ..config import ReadConfig
 from ..errors import DataAuditError, InputError
 from .columnar import emit, read_arrow_file, read_hf_disk, read_hf_object, read_parquet_file, read_table
 from .common import ReadOptions, bad_record, check_id_column, finish, make_batch, pick_text_column
-from .compressed import COMPRESSED_SUFFIXES, open_maybe_compressed
+from .compressed import COMPRESSED_SUFFIXES, CompressedStreamError, drain, open_maybe_compressed
 
 FORMATS = ("jsonl", "parquet", "arrow", "csv", "tsv", "txt", "hf")
 
@@ -158,7 +158,7 @@ def _read_jsonl(path: str, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
     texts: list[str] = []
     ids: list[str] = []
     rows: list[int] = []
-    text_col: str | None = None
+    cols: list[str] = []  # the text column, once the first object has named it
     row = -1
 
     def flush():
@@ -169,50 +169,62 @@ def _read_jsonl(path: str, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
 
     try:
         with open_maybe_compressed(path) as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                if not raw.strip():
-                    continue
-                row += 1
-                cut = "" if raw.endswith(b"\n") else _CUT  # only the last line can lack its newline
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    bad_record(opts, source=path, line=lineno, row=row,
-                               reason=f"line is not valid UTF-8 ({e.reason} at byte {e.start}){cut}")
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError as e:
-                    bad_record(opts, source=path, line=lineno, row=row, reason=f"invalid JSON ({e}){cut}")
-                    continue
-                if not isinstance(obj, dict):
-                    bad_record(opts, source=path, line=lineno, row=row,
-                               reason=f"line is a JSON {type(obj).__name__}, not an object{cut}")
-                    continue
-                if text_col is None:
-                    text_col = pick_text_column(list(obj), opts, path)
-                    check_id_column(list(obj), opts, path)
-                text = obj.get(text_col)
-                if not isinstance(text, str):
-                    why = "missing" if text_col not in obj else ("null" if text is None else
-                                                                  f"a {type(text).__name__}, not a string")
-                    bad_record(opts, source=path, line=lineno, row=row, reason=f"text field {text_col!r} is {why}")
-                    continue
-                if opts.id_column:
-                    ident = obj.get(opts.id_column)
-                    if ident is None:
-                        bad_record(opts, source=path, line=lineno, row=row,
-                                   reason=f"id field {opts.id_column!r} is missing or null")
+            try:
+                for lineno, raw in enumerate(fh, start=1):
+                    if not raw.strip():
                         continue
-                    ids.append(str(ident))
-                texts.append(text)
-                rows.append(row)
-                if len(texts) >= opts.batch_size:
-                    yield flush()
-    except OSError as e:  # decompression errors arrive as InputError from open_maybe_compressed
+                    row += 1
+                    rec = _jsonl_record(raw, lineno, row, path, opts, cols)
+                    if rec is None:
+                        continue
+                    texts.append(rec[0])
+                    if opts.id_column:
+                        ids.append(rec[1])
+                    rows.append(row)
+                    if len(texts) >= opts.batch_size:
+                        yield flush()
+            except CompressedStreamError:
+                raise
+            except DataAuditError:
+                if path.lower().endswith(COMPRESSED_SUFFIXES):
+                    drain(fh)  # a garbled record may be a corrupt stream (gzip checks its CRC at the end)
+                raise
+    except OSError as e:  # decompression errors arrive as CompressedStreamError
         raise InputError(f"{path}: cannot read ({e}); check the path and its permissions") from None
     if texts:
         yield flush()
+
+
+def _jsonl_record(raw: bytes, lineno: int, row: int, path: str, opts: ReadOptions,
+                  cols: list[str]) -> tuple[str, str] | None:
+    """(text, id) of one JSON line, or None after reporting it as a bad record."""
+    cut = "" if raw.endswith(b"\n") else _CUT  # only the last line can lack its newline
+
+    def bad(reason: str) -> None:
+        bad_record(opts, source=path, line=lineno, row=row, reason=reason)
+
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        return bad(f"line is not valid UTF-8 ({e.reason} at byte {e.start}){cut}")
+    except ValueError as e:
+        return bad(f"invalid JSON ({e}){cut}")
+    if not isinstance(obj, dict):
+        return bad(f"line is a JSON {type(obj).__name__}, not an object{cut}")
+    if not cols:
+        cols.append(pick_text_column(list(obj), opts, path))
+        check_id_column(list(obj), opts, path)
+    text = obj.get(cols[0])
+    if not isinstance(text, str):
+        why = "missing" if cols[0] not in obj else ("null" if text is None else f"a {type(text).__name__}, not a "
+                                                                                 f"string")
+        return bad(f"text field {cols[0]!r} is {why}")
+    ident = None
+    if opts.id_column:
+        ident = obj.get(opts.id_column)
+        if ident is None:
+            return bad(f"id field {opts.id_column!r} is missing or null")
+    return text, str(ident)
 
 
 # ---- CSV / TSV ---------------------------------------------------------------------------------------------
