@@ -93,6 +93,25 @@ def test_jsonl_random_bytes(tmp_path, data, suffix, mode):
     _outcome(p, [p], on_bad_record=mode, max_bad_records=0.5)
 
 
+def _zstd_checked(data):
+    return zstandard.ZstdCompressor(write_checksum=True).compress(data)  # as the zstd CLI writes by default
+
+
+@FUZZ
+@given(docs=corpora, flips=st.lists(st.tuples(st.floats(0, 1), st.integers(1, 255)), min_size=1, max_size=3),
+       codec=st.sampled_from(["gz", "zst"]), mode=st.sampled_from(["fail", "skip"]))
+def test_compressed_bytes_flipped(tmp_path, docs, flips, codec, mode):
+    # gzip's CRC32 and zstd's content checksum cover every byte: a flip is an error or changes nothing
+    blob = bytearray(gzip.compress(_jsonl(docs)) if codec == "gz" else _zstd_checked(_jsonl(docs)))
+    for at, x in flips:
+        blob[min(int(at * len(blob)), len(blob) - 1)] ^= x
+    p = tmp_path / f"flipped.jsonl.{codec}"
+    p.write_bytes(bytes(blob))
+    got = _outcome(p, [p], id_column="id", on_bad_record=mode, max_bad_records=0.5)
+    if got is not None:
+        assert _pairs(got) == [(str(i), t) for i, t in enumerate(docs)]
+
+
 FAULTS = [b'{"id": "x", "text": ', b"[1, 2]", b'{"id": "x", "text": null}', b'{"id": "x", "text": 7}',
           b'{"id": "x", "text": "caf\xe9"}', b'{"id": null, "text": "no id"}', b"\xff\xfe"]
 
