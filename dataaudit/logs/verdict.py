@@ -143,6 +143,7 @@ class VerdictConfig:
     spike_verdict_per_1k: float = 10.0  # more spikes than this per 1,000 judged points: spikes is the verdict
     eval_max_interval: int = 1000     # evals further apart (steps) are too sparse to see a spike or a turn
     eval_min_count: int = 10          # fewer evals over the run: too sparse to see the turn of an overfitting run
+    noise_z: float = 3.0              # eval tolerances widen to this many standard errors of the eval level (noisy evals)
     curve_points: int = 200           # points of the gap curve kept in the evidence (the report's size stays fixed)
 
     def __post_init__(self) -> None:
@@ -241,7 +242,8 @@ def judge_run(train_steps, train_values, eval_steps=None, eval_values=None, *,
     if post.sum() < cfg.min_train_points:
         why = (f"only {int(post.sum())} finite train point(s) after warm-up; a verdict needs "
                f"{cfg.min_train_points} (VerdictConfig.min_train_points)")
-        return _result(found, {"all": why}, evidence, caveats, spikes, judged, cfg, forced="cannot_judge")
+        return _result(found, {"all": why}, evidence, caveats, spikes, judged, cfg,
+                       forced=None if "divergence" in found else "cannot_judge")   # a NaN needs no history
     tr = _Curve(ts[post], tv[post], cfg)
     init = float(tv[ok][0])                     # the loss at init (Karpathy: verify the loss @ init)
     first, last = float(tr.s[0]), float(tr.s[-1])
@@ -339,6 +341,9 @@ def _judge_eval(es, ev, tr: _Curve, spikes, cfg: VerdictConfig, found, evidence,
     e_end = float(el[-1])
     e_a = ec.level(s_a)
     e_recent = _rel(e_a, e_end)
+    e_noise = ec.noise()
+    # a local-fit level at the end of a window of w evals has a standard error of about 2 sigma / sqrt(w)
+    rise_tol = max(cfg.overfit_rise, cfg.noise_z * 2 * (e_noise if np.isfinite(e_noise) else 0) / np.sqrt(ec.w))
     d = np.diff(np.log(ev)) if (ev > 0).all() else np.diff(ev) / np.abs(ev[:-1])
     rises = int((d >= cfg.osc_eval_rise).sum())
     e_osc = rises >= 2 and rises >= cfg.osc_eval_fraction * d.size
@@ -348,6 +353,7 @@ def _judge_eval(es, ev, tr: _Curve, spikes, cfg: VerdictConfig, found, evidence,
                         "last": _r(float(ev[-1])), "lowest": _r(float(ev.min())), "best": _r(float(el[best_i])),
                         "best_step": int(es[best_i]), "change_last_third": _r(e_recent),
                         "interval_steps": _r(interval, 1), "oscillates": bool(e_osc), "rises": rises,
+                        "noise": _r(e_noise), "rise_tolerance": _r(rise_tol),
                         "flat": abs(e_recent) <= cfg.flat_tol}
     evidence["gap"] = {"median": _r(g_med), "median_relative": _r(g_rel), "end": _r(float(gap[-1])),
                        "end_relative": _r(float(rel[-1])), "change_relative": _r(g_change),
@@ -364,7 +370,7 @@ def _judge_eval(es, ev, tr: _Curve, spikes, cfg: VerdictConfig, found, evidence,
     # overfitting: eval rising above its best twice in a row while train keeps falling; or flat with a widening gap
     best = np.minimum.accumulate(el)
     best_at = np.maximum.accumulate(np.where(el <= best, np.arange(n), 0))
-    up = el > best * (1 + cfg.overfit_rise)
+    up = el > best * (1 + rise_tol)
     for i in range(1, n):
         if up[i] and up[i - 1] and trl[i] <= trl[best_at[i]]:
             found["overfitting"] = {"how": "eval rising", "best_eval_step": int(es[best_at[i]]),
@@ -381,8 +387,8 @@ def _judge_eval(es, ev, tr: _Curve, spikes, cfg: VerdictConfig, found, evidence,
         found["val_below_train"] = {"median_gap": _r(g_med), "median_relative": _r(g_rel),
                                     "eval_below_train": int((gap < 0).sum()), "of": n,
                                     "alarm": bool(-g_rel >= cfg.leak_margin), "margin": cfg.leak_margin}
-    e_ok = e_end <= float(el[best_i]) * (1 + cfg.overfit_rise)
-    falling_or_done = (t_falling or t_flat) and (e_recent < -cfg.flat_tol or abs(e_recent) <= cfg.flat_tol)
+    e_ok = e_end <= float(el[best_i]) * (1 + rise_tol)
+    falling_or_done = (t_falling or t_flat) and e_recent <= max(cfg.flat_tol, rise_tol)
     small = abs(float(np.median(rel[half:]))) <= cfg.gap_small
     stable = abs(g_change) <= cfg.gap_growth
     evidence["eval"]["healthy"] = bool(e_ok and falling_or_done and stable)
@@ -416,9 +422,9 @@ def _result(found, cannot, evidence, caveats, spikes, judged, cfg, *, forced=Non
                                   "but " + "; ".join(sorted(set(cannot.values()))) if cannot else
                                   "no pattern of the table fits these curves")
         if tell:
-            caveats.insert(0, f"cannot tell {', '.join(tell)}: {next(iter(cannot.values()))}")
+            caveats.insert(0, f"cannot tell {_which(tell)}: {next(iter(cannot.values()))}")
     elif cannot:
-        caveats.append(f"cannot tell {', '.join(sorted(cannot))}: {next(iter(cannot.values()))}")
+        caveats.append(f"cannot tell {_which(sorted(cannot))}: {next(iter(cannot.values()))}")
     if "val_below_train" in found:
         v = found["val_below_train"]
         size = f"{v['median_gap']:+.4g} nats ({v['median_relative']:+.1%})"
@@ -432,6 +438,10 @@ def _result(found, cannot, evidence, caveats, spikes, judged, cfg, *, forced=Non
     evidence["patterns"] = found
     return {"verdict": verdict, "also": also, "evidence": evidence, "fix": fix,
             "caveat": "; ".join(caveats) if caveats else None, "cannot_tell": cannot}
+
+
+def _which(patterns: list[str]) -> str:
+    return "any pattern" if patterns == ["all"] else ", ".join(patterns)
 
 
 def diagnosis_line(diag: dict[str, dict[str, Any]]) -> str:
