@@ -15,7 +15,7 @@ from typing import Sequence
 
 from .errors import ConfigError, DataAuditError
 
-COMMANDS = ("split", "score", "spikes")
+COMMANDS = ("split", "score", "spikes", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,9 @@ from .doc import num, pct, plural
 
 
 def lines(report: Report, out_dir: str | None) -> list[str]:
-    fn = {"split": _split, "score": _score, "spikes": _spikes}.get(report.kind)
+    from .sections.corpus import summary_lines
+
+    fn = {"split": _split, "score": _score, "spikes": _spikes, "report": summary_lines}.get(report.kind)
     body = fn(report) if fn is not None else []
     n_bad = report.bad_records.get("count", 0)
     if n_bad:

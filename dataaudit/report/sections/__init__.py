@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from ...records import Report
 from ..doc import Section
-from . import common, forensics, score, spikes, split
+from . import common, corpus, forensics, score, spikes, split
 
-_BY_KIND = {"split": split.sections, "score": score.sections,
+_BY_KIND = {"split": split.sections, "score": score.sections, "report": corpus.sections,
             "spikes": lambda r: spikes.sections(r) + forensics.sections(r)}
 
 
