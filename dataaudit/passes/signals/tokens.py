@@ -21,21 +21,57 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_CONTRACTION = r"(?:[sSdDmM]|ll|LL|re|RE|ve|VE)\b"
-_ABBREV = (r"(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Mt|vs|etc|Inc|Ltd|Co|Corp|Prof|Gen|Col|Lt|Sgt|Capt|Rev|Gov|Sen|Rep|"
-           r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.(?!\w)")
+_ABBREV = (r"(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Mt|vs|etc|Inc|Ltd|Co|Corp|Gov|Sen|Rep|"
+           r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|[A-Za-z])\.(?![\w.])")
+_ATTACH = r"[-/@\\^|~•]"          # characters spaCy never splits off a word's edge
+_CORE = (r"[^\W_](?:[^\W_]|_(?=\w)|(?<=\d)[.,:](?=\d)|\.(?=\w)|['’](?![sS]\b)(?=\w)|(?<=\d)[–/](?=\d)|[(\[+](?=\w)|/(?=\d)|[,.;:!?]-{2,}(?=\w))*")
 TOKEN_RE = re.compile(
     r"(?:https?://|www\.)\S+"                 # URLs whole, as spaCy's url_match
     r"|(?:[^\W\d_]\.){2,}"                    # U.S., e.g.
     r"|" + _ABBREV +                           # Mr., Dr., Jan. (spaCy's tokenizer exceptions)
-    r"|['’]" + _CONTRACTION +                  # 's 'll 're 've 'd 'm
-    r"|n['’]t\b"                              # n't (after the word, see below)
-    r"|\w+?(?=n['’]t\b)"                      # do of don't
-    r"|\w+(?:(?:(?<=\d)[.,:](?=\d)|\.(?=\w)|['’](?!" + _CONTRACTION + r"|t\b)|(?<=\d)[–/](?=\d)|/(?=[a-z]))\w+)*"
-    r"|\.{2,}|-{2,}|@[-.,]@|/{2,}"            # ellipsis, rules, WikiText's @-@ @.@ @,@, //
+    r"|['’][sS]\b"                            # possessive 's
+    r"|(?<!\S)['’](?:em|re|ll)\b"      # 'em, 're at the start of a word
+    r"|" + _CORE + r"(?:[,.;:!?]?" + _ATTACH + r"+(?!\S)|[$%+=§€£]+(?!\S))?"   # word, with a trailing rule
+    r"|@[-.,]@"                               # WikiText's @-@ @.@ @,@
+    r"|(?<!\S)" + _ATTACH + r"+(?:" + _CORE + r")?"  # a rule of -, /, \, |, ~ and a word it leads
+    r"|" + _ATTACH + r"+"
+    r"|\.{2,}"                                # ellipsis
     r"|\S"                                    # any other character is a token of its own
 )
-word_tokens = TOKEN_RE.findall
+_find = TOKEN_RE.findall
+#: spaCy's tokenizer exceptions split these contractions (and no others): I'll, you're, don't, can't ...
+_PRONOUNS = frozenset("i you he she it we they who what that there here where how when why this".split())
+_AUX = frozenset("do does did is are was were has have had could would should must might need ca wo ai sha "
+                 "dare ought".split())
+_CANNOT = frozenset(("cannot", "Cannot", "CANNOT"))
+_SPLIT_RE = re.compile(r"^(\w+)((?:['’](?:ll|re|ve|d|m|LL|RE|VE|D|M))|n['’]t|N['’]T)$")
+
+
+def _split_contractions(toks: list[str]) -> list[str]:
+    out = []
+    for t in toks:
+        m = _SPLIT_RE.match(t) if ("'" in t or "’" in t) else None
+        if m and (m.group(1).lower() in (_AUX if m.group(2)[0] in "nN" else _PRONOUNS)):
+            out += [m.group(1), m.group(2)]
+        else:
+            out.append(t)
+    return out
+
+
+def line_tokens(line: str) -> list[str]:
+    """Word tokens of one line (see the module docstring)."""
+    toks = _find(line)
+    if "'" in line or "’" in line:
+        toks = _split_contractions(toks)
+    if "annot" in line:
+        toks = [x for t in toks for x in ((t[:3], t[3:]) if t in _CANNOT else (t,))]
+    return toks
+
+
+def word_tokens(text: str) -> list[str]:
+    """Word tokens of a text: the tokens of its lines, in order."""
+    return [t for line in text.splitlines() for t in line_tokens(line)]
+
 
 #: Sentence-final characters (Unicode Sentence_Terminal, the common ones): FineWeb's line ends, C4's
 #: sentence breaks.
