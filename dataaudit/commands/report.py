@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub) -> None:
-    from ._common import add_engine_args, add_input_args, add_model_args, add_output_args
+    from ._common import add_engine_args, add_input_args, add_model_args, add_near_args, add_output_args
 
     p = sub.add_parser("report", help="the dataset report: duplicates, quality signals, distributions, outliers",
                        description="Per-document signals (size; Gopher, C4 and FineWeb quality and repetition "
@@ -15,10 +15,7 @@ def register(sub) -> None:
                                    "corpus report (report.md, report.json, report.html) of a size fixed by --top.")
     p.add_argument("data", metavar="DATA", help="documents: file, directory or glob")
     add_input_args(p, what="DATA")
-    g = p.add_argument_group("duplicates")
-    g.add_argument("--no-near", action="store_true", help="skip the near-duplicate pass")
-    g.add_argument("--near-threshold", type=float, default=0.8, metavar="J",
-                   help="exact Jaccard for a near-duplicate (default 0.8)")
+    add_near_args(p, mode="within")
     add_model_args(p, what="reference model for bits per byte (default: none)")
     add_engine_args(p)
     add_output_args(p, fail_on=("alert", "never"), fail_default="never",
@@ -28,13 +25,11 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..api.dataset import DatasetConfig, dataset_report
-    from ..passes.near import NearConfig
     from ..report.summary import lines
-    from ._common import emit, read_config, score_config
+    from ._common import emit, near_config, read_config, score_config
     from ._progress import StderrProgress
 
-    cfg = DatasetConfig(read=read_config(args), near=None if args.no_near else NearConfig(
-        mode="within", threshold=args.near_threshold), model=args.model, device=args.device,
+    cfg = DatasetConfig(read=read_config(args), near=near_config(args), model=args.model, device=args.device,
         cache_dir=args.cache_dir, score=score_config(args), top=args.top, workers=args.workers,
         engine=args.engine, fail_on=args.fail_on)
     prog = StderrProgress(args.quiet)

@@ -69,7 +69,7 @@ class NearConfig:
         if not isinstance(self.ngram, int) or not 1 <= self.ngram <= 256:
             raise ConfigError(f"ngram {self.ngram!r} must be an integer in 1..256; 5 is the default")
         if (self.bands is None) != (self.rows is None):
-            raise ConfigError("give both --bands and --rows, or neither (they are then chosen from --threshold)")
+            raise ConfigError("give both --bands and --rows, or neither (they are then chosen from --near-threshold)")
         if self.bands is not None:
             if self.bands < 1 or self.rows < 1:
                 raise ConfigError(f"bands ({self.bands}) and rows ({self.rows}) must be positive")
