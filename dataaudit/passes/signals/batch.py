@@ -7,7 +7,6 @@ processes; the result for a document does not depend on which batch it is in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import chain
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -17,7 +16,7 @@ import pyarrow.compute as pc
 from .chars import char_ngram_repetition, char_shares, code_points, encoded_chars, longest_runs
 from .config import DEFAULT_SIGNALS, SignalsConfig
 from .gopher import _ratio, quality_rules, quality_signals, repetition_rules, repetition_signals
-from .tokens import seg_ids, splitlines, token_kind, word_tokens
+from .tokens import line_tokens, seg_ids, splitlines, token_kind
 from .web import c4_rules, c4_signals, fineweb_rules, fineweb_signals
 
 FILTERS = ("gopher_quality", "gopher_repetition", "c4", "fineweb")
@@ -36,21 +35,22 @@ class Tokens:
 
 
 def _tokenize(line_list: list[str], line_off: np.ndarray) -> tuple[Tokens, np.ndarray]:
-    per_line = [word_tokens(s) for s in line_list]
-    counts = np.fromiter(map(len, per_line), dtype=np.int64, count=len(per_line))
+    vocab: dict[str, int] = {}
+    get = vocab.setdefault
+    ids: list[int] = []
+    counts = np.zeros(len(line_list), dtype=np.int64)
+    for i, s in enumerate(line_list):
+        toks = line_tokens(s)
+        counts[i] = len(toks)
+        ids += [get(t, len(vocab)) for t in toks]
     line_tok_off = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    arr = pa.array(list(chain.from_iterable(per_line)), pa.string())
-    if len(arr):
-        enc = pc.dictionary_encode(arr)
-        tid = np.asarray(enc.indices, dtype=np.int64)
-        vocab = enc.dictionary.to_pylist()
-        lens = np.asarray(pc.utf8_length(arr), dtype=np.int64)
-    else:
-        tid, vocab, lens = np.zeros(0, np.int64), [], np.zeros(0, np.int64)
-    kinds = np.fromiter((token_kind(v) for v in vocab), dtype=np.int64, count=len(vocab))
+    words = list(vocab)
+    tid = np.array(ids, dtype=np.int64)
+    vlen = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    kinds = np.fromiter(map(token_kind, words), dtype=np.int64, count=len(words))
     doc_off = line_tok_off[line_off]
-    return Tokens(tid=tid, vocab=vocab, kinds=kinds, lens=lens, doc=seg_ids(doc_off), doc_off=doc_off), \
-        line_tok_off
+    return Tokens(tid=tid, vocab=words, kinds=kinds, lens=vlen[tid] if len(tid) else np.zeros(0, np.int64),
+                  doc=seg_ids(doc_off), doc_off=doc_off), line_tok_off
 
 
 def _rules(s: dict[str, np.ndarray], n_chars: np.ndarray, cfg: SignalsConfig) -> dict[str, dict[str, np.ndarray]]:

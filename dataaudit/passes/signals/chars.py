@@ -89,7 +89,7 @@ def char_ngram_repetition(cps: np.ndarray, offsets: np.ndarray, n: int = 10) -> 
         key = h[pos] ^ (doc[pos].astype(np.uint64) * _MIX)
     if len(pos) == 0:
         return np.zeros(nd)
-    ids = dense_ids(key)
+    ids = dense_ids(key, np.searchsorted(pos, offsets))
     counts = np.bincount(ids)
     first = ids > np.concatenate([[-1], np.maximum.accumulate(ids)[:-1]])
     id_doc = doc[pos[first]]

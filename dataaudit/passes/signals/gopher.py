@@ -98,7 +98,7 @@ def _ngram_chars(tok, ns_top: set[int], ns_dup: set[int]) -> dict[tuple[str, int
         return {(k, n): np.zeros(nd) for n in ns_top for k in ("top",)} | \
             {(k, n): np.zeros(nd) for n in ns_dup for k in ("dup",)}
     doc = tok.doc
-    uni = dense_ids(doc * (len(tok.vocab) + 1) + tok.tid)
+    uni = dense_ids(doc * (len(tok.vocab) + 1) + tok.tid, tok.doc_off)
     base = int(uni.max()) + 1
     cum = np.concatenate([[0], np.cumsum(tok.lens)])
     cur, valid = uni, np.ones(total, dtype=bool)
@@ -112,7 +112,7 @@ def _ngram_chars(tok, ns_top: set[int], ns_dup: set[int]) -> dict[tuple[str, int
         if n > 1:
             valid = valid[:m] & (doc[:m] == doc[n - 1:])
             pos = np.flatnonzero(valid)
-            ids = dense_ids(cur[pos] * base + uni[pos + n - 1])
+            ids = dense_ids(cur[pos] * base + uni[pos + n - 1], np.searchsorted(pos, tok.doc_off))
             cur = np.zeros(m, dtype=np.int64)
             cur[pos] = ids
         else:
