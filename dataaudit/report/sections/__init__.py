@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from ...records import Report
 from ..doc import Section
-from . import common, corpus, forensics, score, spikes, split
+from . import common, corpus, diagnosis, forensics, score, spikes, split
 
 _BY_KIND = {"split": split.sections, "score": score.sections, "report": corpus.sections,
-            "spikes": lambda r: spikes.sections(r) + forensics.sections(r)}
+            "spikes": lambda r: diagnosis.sections(r) + spikes.sections(r) + forensics.sections(r)}
 
 
 def sections_for(report: Report) -> list[Section]:
