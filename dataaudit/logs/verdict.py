@@ -35,13 +35,14 @@ _GBC = "Goodfellow, Bengio & Courville, Deep Learning (2016)"
 _KARPATHY = "Karpathy, 'A Recipe for Training Neural Networks' (2019)"
 RULES: dict[str, dict[str, str]] = {
     "healthy": {
-        "rule": "train and eval both falling (or both converged low), eval within overfit_rise of its best, gap "
-                "|eval - train| under gap_small of the train loss and changing by less than gap_growth",
+        "rule": "train and eval both falling (or both converged), the eval level within the rise tolerance "
+                "(overfit_rise, or noise_z standard errors if larger) of its best, the gap changing by less than "
+                "gap_growth; a gap above gap_small of the train loss is named in the caveat",
         "fix": "nothing to fix: keep training while eval still falls",
         "source": f"{_GBC} ch. 11.4 and 7.8 (the validation curve tracks training); {_KARPATHY}"},
     "overfitting": {
-        "rule": "train still falling while eval rises more than overfit_rise above its best at two evals in a "
-                "row, or stays flat (under flat_tol over the last third) while the gap widens by gap_growth",
+        "rule": "train still falling while the eval level rises more than the rise tolerance (overfit_rise, or "
+                "noise_z standard errors) above its best at two evals in a row, or stays flat (under flat_tol over the last third) while the gap widens by gap_growth",
         "fix": "stop at the best eval step (early stopping), add regularization (weight decay, dropout), "
                "or more data",
         "source": f"{_GBC} ch. 7.8 (early stopping), 5.2 and 11.4.1 (capacity); {_KARPATHY} step 4 'regularize'"},
