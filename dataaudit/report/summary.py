@@ -61,6 +61,8 @@ def _spikes(report: Report) -> list[str]:
     out = [f"{s['runs']} run(s), {s['judged_points']} judged points: {plural(s['spikes'], 'spike')}, "
            f"{s['shared_spike_groups']} shared step(s), {plural(s['divergences'], 'divergence finding')}; "
            f"severity {s['severity']}."]
+    if s.get("diagnosis_line"):
+        out.append(s["diagnosis_line"])
     if s.get("unjudged_runs"):
         out.append(f"{plural(s['unjudged_runs'], 'run')} had no point that could be judged: lower --min-history "
                    f"or --warmup-steps, or give a log with more points")
