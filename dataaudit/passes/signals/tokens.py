@@ -1,9 +1,10 @@
 """Word tokens, lines and the flat-array helpers every signal family shares.
 
 Words. datatrove splits words with spaCy's blank English tokenizer; dataaudit does not depend on spaCy, so
-``word_tokens`` is one regular expression written to give the same tokens on ordinary English: whitespace
-separates, punctuation is a token of its own, contractions split (``it's`` -> ``it``, ``'s``), an ellipsis
-or a rule of hyphens is one token, numbers keep their inner ``.``/``,``/``:`` and URLs stay whole.
+``word_tokens`` is one regular expression plus two exception lists written to give spaCy's tokens on
+English: whitespace separates, punctuation at a word's edge is a token of its own (but ``-`` ``/`` ``\``
+``|`` ``~`` runs stay attached), ``'s`` splits, other contractions only after pronouns/auxiliaries, numbers
+keep their inner ``.``/``,``/``:``, abbreviations and URLs stay whole (docs/signals.md lists the rest).
 
 >>> word_tokens("First Citizen: it's 3.5 km... U.S. e-mail!")
 ['First', 'Citizen', ':', 'it', "'s", '3.5', 'km', '...', 'U.S.', 'e', '-', 'mail', '!']
