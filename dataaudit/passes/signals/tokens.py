@@ -1,4 +1,4 @@
-"""Word tokens, lines and the flat-array helpers every signal family shares.
+r"""Word tokens, lines and the flat-array helpers every signal family shares.
 
 Words. datatrove splits words with spaCy's blank English tokenizer; dataaudit does not depend on spaCy, so
 ``word_tokens`` is one regular expression plus two exception lists written to give spaCy's tokens on
