@@ -97,3 +97,21 @@ def test_deprecated_alias_warns(corpus, tmp_path, capsys, old, new):
     out, err = capsys.readouterr()
     assert f"{old} is deprecated; use {new}" in err
     assert json.loads(out)["config"]["near"]["threshold"] == 0.9
+
+
+def test_a_model_that_cannot_load_fails_before_any_work(corpus, tmp_path, capsys, monkeypatch):
+    args = ["split", "--train", str(corpus / "train.jsonl"), "--val", str(corpus / "val.jsonl"),
+            "--out", str(tmp_path / "r")]
+    assert main(args + ["--model", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "exact ..." not in err and not (tmp_path / "r").exists()
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    (hf / "config.json").write_text("{}")
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "transformers" else real(n, *a))
+    assert main(args + ["--model", str(hf)]) == 2                      # a plain install: no transformers
+    err = capsys.readouterr().err
+    assert "pip install 'dataaudit[hf]'" in err and "exact ..." not in err

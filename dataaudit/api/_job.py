@@ -39,13 +39,27 @@ class Job:
         self.engine: Any = None
 
     def __enter__(self) -> "Job":
-        if self.out_dir is not None:
-            self._pub = Publisher(self.out_dir, self._inputs).__enter__()
-            self.stage = self._pub.stage
-        else:
-            self._tmp = tempfile.mkdtemp(prefix="dataaudit-")
-            self.stage = Path(self._tmp)
-        self.engine = get_engine(self.config.engine, workers=self.config.workers)
+        model = getattr(self.config, "model", None)
+        if model is None and hasattr(self.config, "forensics"):
+            model = self.config.forensics.model
+        if model is not None:
+            from ..model import check_model
+
+            check_model(model)          # a missing path or package fails now, not after the passes
+        # the engine first: a missing optional package (ray) or an unreachable cluster stops the job before
+        # any output directory is locked or staged
+        self.engine = get_engine(self.config.engine, workers=self.config.workers,
+                                 address=getattr(self.config, "ray_address", None))
+        try:
+            if self.out_dir is not None:
+                self._pub = Publisher(self.out_dir, self._inputs).__enter__()
+                self.stage = self._pub.stage
+            else:
+                self._tmp = tempfile.mkdtemp(prefix="dataaudit-")
+                self.stage = Path(self._tmp)
+        except BaseException:
+            self.engine.close()
+            raise
         self.report.config["engine"] = self.engine.describe()
         return self
 

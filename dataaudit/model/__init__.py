@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import ModelError
 from .base import Encoded, ReferenceModel, resolve_device
 
-__all__ = ["Encoded", "ReferenceModel", "load_model", "fit_default_model", "resolve_device", "resolve_model"]
+__all__ = ["Encoded", "ReferenceModel", "check_model", "load_model", "fit_default_model", "resolve_device", "resolve_model"]
 
 
 def load_model(path_or_name: str | os.PathLike, *, device: str = "auto") -> ReferenceModel:
@@ -31,6 +31,24 @@ def load_model(path_or_name: str | os.PathLike, *, device: str = "auto") -> Refe
     from .hf import load_hf
 
     return load_hf(path_or_name, device=dev)
+
+
+def check_model(model) -> None:
+    """Before any work starts: the model argument can be loaded here (a missing path or a missing optional
+    package is one line with the fix, as datatrove's ``_requires_dependencies`` checks when a step is made)."""
+    import importlib.util
+
+    if model is None or model == "default" or isinstance(model, ReferenceModel):
+        return
+    p = Path(str(model)).expanduser()
+    if p.is_dir() and (p / "bytelm.json").exists():
+        return
+    from .hf import _check_path
+
+    _check_path(str(model))
+    if importlib.util.find_spec("transformers") is None:
+        raise ModelError(f"--model {model}: a Hugging Face model needs transformers: pip install 'dataaudit[hf]' "
+                         f"(or pass --model default for the embedded byte-level model)")
 
 
 def fit_default_model(corpus, **kw) -> ReferenceModel:
