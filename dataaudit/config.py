@@ -100,13 +100,17 @@ class JobConfig:
 
     top: int = 20                       # findings listed in report.json / report.md (the tables hold all)
     workers: int = 1                    # processes for the parallel parts of the passes; 0: one per CPU core
-    engine: str = "local"               # what runs them: local (processes and threads here)
+    engine: str = "local"               # what runs them: local (processes and threads here) or ray (actors)
+    ray_address: str | None = None      # with engine "ray": None starts a local runtime with `workers` CPUs,
+                                        # "auto" joins the running cluster, "ray://host:10001" that one
 
     def __post_init__(self) -> None:
         if isinstance(self.top, bool) or not isinstance(self.top, int) or self.top < 0:
             raise ConfigError(f"--top {self.top!r}: give a number of findings >= 0 (e.g. --top 20)")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
             raise ConfigError(f"--workers {self.workers!r}: give 0 (one per CPU core) or a positive integer")
+        if self.ray_address is not None and (not isinstance(self.ray_address, str) or not self.ray_address):
+            raise ConfigError(f"--ray-address {self.ray_address!r}: give auto, host:port or ray://host:port")
 
     def to_dict(self) -> dict[str, Any]:
         out = {}

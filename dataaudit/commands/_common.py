@@ -123,9 +123,14 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
 
     g = p.add_argument_group("engine")
     g.add_argument("--engine", choices=ENGINES, default="local",
-                   help="what runs the parallel parts of the passes (default local: processes and threads here)")
+                   help="what runs the parallel parts of the passes (default local: processes and threads here; "
+                        "ray: Ray actors, needs pip install 'dataaudit[ray]'); results are identical")
     g.add_argument("--workers", type=_nonneg_int, default=1, metavar="N",
-                   help="processes for the parallel parts of the passes (0: one per CPU core; default 1)")
+                   help="processes (Ray actors with --engine ray) for the parallel parts of the passes (0: one per "
+                        "CPU core; default 1)")
+    g.add_argument("--ray-address", metavar="ADDR",
+                   help="with --engine ray: the cluster to join (auto: the one this machine belongs to; "
+                        "ray://host:10001); default: start a local Ray runtime with --workers CPUs")
 
 
 def emit(report: Report, fmt: str, text_lines: list[str]) -> None:
