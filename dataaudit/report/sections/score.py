@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ...records import Report
-from ..doc import Bullets, Lit, Para, Section, Table, num
+from ..doc import Bullets, Figure, Lit, Para, Section, Table, num
+from ..svg import bar_chart
 
 
 def sections(report: Report) -> list[Section]:
@@ -23,6 +24,11 @@ def sections(report: Report) -> list[Section]:
                    [[n, a["docs"], a["tokens"], a["bytes"], num(a["ppl"]), num(a["bits_per_byte"])]
                     for n, a in s["by_split"].items()], numeric=(1, 2, 3, 4, 5)),
              Para(f"{s['docs_scored_now']} document(s) scored now, {s['docs_from_cache']} from the cache."))
+    by = [(n, a) for n, a in s["by_split"].items() if a.get("bits_per_byte") is not None]
+    if len(by) > 1:
+        main.add(Figure("Bits per byte of each split (token-weighted over its documents)", svg=bar_chart(
+            [n for n, _ in by], [a["bits_per_byte"] for _, a in by], title="Bits per byte by split",
+            value_labels=[num(a["bits_per_byte"]) for _, a in by], x_label="bits per byte")))
     f = report.findings.get("score") or {}
     top = Section("Highest bits per byte", [Table(
         ["doc_id", "bits/byte", "worst span bits/byte", "worst span"],

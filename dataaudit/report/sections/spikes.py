@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...records import Report
 from ..doc import Figure, Para, Section, Table, num
+from ..svg import line_chart
 
 
 def _f(x) -> str:
@@ -56,12 +57,55 @@ def sections(report: Report) -> list[Section]:
         if n_ev > 100:
             sec.add(Para(f"... {n_ev - 100} more in events.parquet"))
         out.append(sec)
-    plots = f.get("plots") or {}
-    figs = []
-    if plots.get("overlay"):
-        figs.append(Figure("all runs", path=plots["overlay"]))
-    figs += [Figure(r["run"], path=r["plot"]) for r in f.get("runs", []) if r.get("plot")][:20]
+    figs = figures(report)
     if figs:
         out.append(Section("Plots", figs, key="plots"))
     return out
+
+
+def figures(report: Report, limit: int = 20) -> list[Figure]:
+    """Inline SVG plots drawn from ``findings["curves"]`` (each run's reduced curve, spikes marked), with the
+    PNG files beside the report linked; PNG-only figures when a report has no curves."""
+    f = report.findings
+    plots = f.get("plots") or {}
+    png = {r["run"]: r["plot"] for r in f.get("runs", []) if r.get("plot")}
+    curves = (f.get("curves") or [])[:limit]
+    if not curves:
+        figs = [Figure("all runs", path=plots["overlay"])] if plots.get("overlay") else []
+        return figs + [Figure(run, path=p) for run, p in png.items()][:limit]
+    log_y = all(v > 0 for c in curves for v in c["values"]) and _spread(curves) > 20
+    metric = curves[0]["metric"]
+    figs = []
+    if len(curves) > 1:
+        groups = f.get("groups") or []
+        figs.append(Figure(
+            f"All runs; dashed: {len(groups)} step(s) where 2+ runs spike together",
+            svg=line_chart([(c["run"], c["steps"], c["values"]) for c in curves], title=f"{metric}: all runs",
+                           vlines=[(g["step"], f"step {g['step']}: {g['n_runs']} runs spike") for g in groups],
+                           y_label=metric, log_y=log_y),
+            path=plots.get("overlay")))
+    for c in curves:
+        at = dict(zip(c["steps"], c["values"]))
+        marks = [(st, _value_at(st, c["steps"], c["values"], at), f"spike at step {st}") for st in c["spikes"]]
+        figs.append(Figure(f"{c['run']}: {c['metric']}, {len(c['spikes'])} spike(s) marked",
+                           svg=line_chart([(c["run"], c["steps"], c["values"])], title=f"{c['run']}: {c['metric']}",
+                                          marks=[m for m in marks if m[1] is not None], y_label=c["metric"],
+                                          log_y=log_y),
+                           path=png.get(c["run"])))
+    return figs
+
+
+def _spread(curves: list[dict]) -> float:
+    vals = [v for c in curves for v in c["values"]]
+    return max(vals) / min(vals) if vals and min(vals) > 0 else 1.0
+
+
+def _value_at(step, steps: list, values: list, at: dict):
+    """The curve's value at ``step``, or at the nearest kept step (the curve is reduced for the plot)."""
+    if step in at:
+        return at[step]
+    if not steps:
+        return None
+    i = min(range(len(steps)), key=lambda k: abs(steps[k] - step))
+    return values[i]
 

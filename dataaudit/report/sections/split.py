@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ...records import Report
-from ..doc import Bullets, Lit, Para, Section, Table, ids, num, pct, plural
+from ..doc import Bullets, Figure, Lit, Para, Section, Table, ids, num, pct, plural
+from ..svg import bar_chart, line_chart
 
 
 def sections(report: Report) -> list[Section]:
@@ -141,6 +142,12 @@ def leaks(report: Report) -> list[Section]:
     s = Section("Leaked documents, all passes", [
         Table(["split", "docs", "leaked (any pass)", "exact", "near, not exact", "containment only"], rows,
               numeric=(1, 2, 3, 4, 5))], key="leaks")
+    by = [(n, c) for n, c in lk["by_split"].items()]
+    if by:
+        s.add(Figure("Share of each split's documents that also occur in train (any pass)", svg=bar_chart(
+            [n for n, _ in by], [c["leaked_doc_fraction"] for _, c in by], title="Leaked documents by split",
+            value_labels=[f"{c['leaked_docs']} of {c['docs']} ({pct(c['leaked_doc_fraction'], 1)})" for _, c in by],
+            x_label="share of the split's documents", color="#c44e52")))
     listed = (report.findings.get("leaks") or {}).get("leaked") or []
     if listed:
         s.add(Para("Not exact copies (the leaks a hash cannot see), strongest first:" if not listed[0]["exact"]
@@ -261,6 +268,14 @@ def near(report: Report) -> list[Section]:
              f"check: {s['dropped_candidates']} (measured LSH false-positive rate "
              f"{s['measured_false_positive_rate']:.2%}). Clusters: {s['clusters']} (largest {s['largest_cluster']})."),
     ], key="near")
+    b, r = s["bands"], s["rows"]
+    grid = [i / 100 for i in range(101)]
+    sec.add(Figure(f"P(candidate) = 1 - (1 - J^{r})^{b} for {b} bands x {r} rows; dashed: the verification threshold",
+                   svg=line_chart([("P(candidate)", grid, [1 - (1 - j ** r) ** b for j in grid])],
+                                  title="LSH detection curve", x_label="Jaccard similarity",
+                                  y_label="P(candidate)",
+                                  vlines=[(c["threshold"], f"threshold {c['threshold']}")]
+                                  if c.get("threshold") is not None else [])))
     if s["leaked_by_split"]:
         sec.add(Para("Leaked documents (near-duplicate of a train document): " +
                      ", ".join(f"{k}: {v}" for k, v in s["leaked_by_split"].items()) + "."))
