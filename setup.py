@@ -1,7 +1,14 @@
-"""Only the optional C accelerator lives here; everything else is in pyproject.toml.
+"""Only the optional C accelerators live here; everything else is in pyproject.toml.
 
-If it cannot be compiled (no C compiler), dataaudit falls back to the pure-Python path with identical results.
+- ``dataaudit._fastnorm``: the table-driven fast path of text normalization (``dataaudit.text``);
+- ``dataaudit._fastminhash``: the permutation-and-min step of MinHash (``dataaudit.passes.lsh``), with an
+  AVX2 kernel chosen at run time on x86 and portable loops elsewhere.
+
+If one cannot be compiled (no C compiler), dataaudit falls back to the numpy/Python path with identical results.
 """
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("dataaudit._fastnorm", ["dataaudit/_fastnorm.c"], optional=True)])
+setup(ext_modules=[
+    Extension("dataaudit._fastnorm", ["dataaudit/_fastnorm.c"], optional=True),
+    Extension("dataaudit._fastminhash", ["dataaudit/_fastminhash.c"], optional=True),
+])

@@ -318,11 +318,32 @@ def sha1_shingle_hashes(texts: pa.Array | list[str], ngram: int = 5, *, char: bo
     off = np.zeros(len(per_doc) + 1, dtype=np.int64)
     np.cumsum([len(p) for p in per_doc], out=off[1:])
     flat = np.fromiter((h for p in per_doc for h in p), dtype=np.uint32, count=int(off[-1]))
-    return ShingleHashes(off, flat)
+    return ShingleHashes(off, _tag(flat, "sha1"))
+
+
+class HashValues(np.ndarray):
+    """32-bit shingle hashes that say which hash made them (``shingle_hash``: ``"xxh3"`` or ``"sha1"``).
+
+    ``MinHasher.signatures`` reads the mark and records it on the signatures, so signatures of the two
+    kinds, which do not compare with each other, can always be told apart.
+    """
+
+    shingle_hash: str | None = None
+
+    def __array_finalize__(self, obj) -> None:
+        if obj is not None:
+            self.shingle_hash = getattr(obj, "shingle_hash", None)
+
+
+def _tag(arr: np.ndarray, shingle_hash: str) -> HashValues:
+    out = np.asarray(arr).view(HashValues)
+    out.shingle_hash = shingle_hash
+    return out
 
 
 def minhash_input(hashes: np.ndarray) -> np.ndarray:
-    """The 32-bit values MinHash permutes: the low 32 bits of our 64-bit shingle hashes (uint32 as is)."""
+    """The 32-bit values MinHash permutes: the low 32 bits of our 64-bit shingle hashes, marked ``"xxh3"``;
+    uint32 hashes (``sha1_shingle_hashes``) pass as they are, with their mark."""
     if hashes.dtype == np.uint32:
         return hashes
-    return hashes.astype(np.uint32)   # truncation keeps the low 32 bits
+    return _tag(hashes.astype(np.uint32), "xxh3")   # truncation keeps the low 32 bits

@@ -23,6 +23,7 @@ sorted (numpy), and every run of equal keys is a bucket whose members become can
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,29 +60,101 @@ def permutations(num_perm: int, seed: int, scheme: str = "affine32") -> tuple[np
     return a, b
 
 
+try:  # the optional C accelerator (setup.py); the numpy path below gives identical signatures
+    from .. import _fastminhash as _fast
+except ImportError:  # pragma: no cover - depends on the build
+    _fast = None
+
+SHINGLE_HASHES = ("xxh3", "sha1")
+
+
+class Signatures(np.ndarray):
+    """MinHash signatures (n_docs x num_perm, uint32) that say how they were made.
+
+    A plain numpy array in every way, plus ``shingle_hash`` (``"xxh3"``: dataaudit's fast shingle hash;
+    ``"sha1"``: datasketch's default ``sha1_hash32``; ``None``: not known), ``seed`` and ``scheme``. Rows
+    and slices keep them, and so does pickling, so ``to_lean_minhash(sig[i])`` needs no other argument.
+    Two signatures estimate the Jaccard of their shingle sets only if all three agree.
+    """
+
+    shingle_hash: str | None = None
+    seed: int | None = None
+    scheme: str | None = None
+
+    @classmethod
+    def wrap(cls, arr: np.ndarray, *, shingle_hash, seed, scheme) -> "Signatures":
+        out = np.asarray(arr).view(cls)
+        out.shingle_hash, out.seed, out.scheme = shingle_hash, seed, scheme
+        return out
+
+    def __array_finalize__(self, obj) -> None:
+        if obj is not None:
+            self.shingle_hash = getattr(obj, "shingle_hash", None)
+            self.seed = getattr(obj, "seed", None)
+            self.scheme = getattr(obj, "scheme", None)
+
+    def __reduce__(self):
+        fn, args, state = super().__reduce__()
+        return fn, args, (state, self.shingle_hash, self.seed, self.scheme)
+
+    def __setstate__(self, state) -> None:
+        base, self.shingle_hash, self.seed, self.scheme = state
+        super().__setstate__(base)
+
+
 class MinHasher:
     """Computes MinHash signatures of many documents at once; identical to datasketch's for the same input.
 
+    With the C accelerator (``dataaudit._fastminhash``, built by setup.py) the permutation-and-min step
+    runs in C (an AVX2 kernel where the CPU has it); without it, in numpy. Both give the same bits
+    (tests/test_minhash_kernel.py); ``MinHasher.kernel()`` says which one runs.
+
     >>> mh = MinHasher(num_perm=4, seed=1)
-    >>> sig = mh.signatures(np.array([0, 3, 3], dtype=np.int64), np.array([7, 8, 9], dtype=np.uint32))
-    >>> sig.shape, sig.dtype, bool((sig[1] == 0xFFFFFFFF).all())     # doc 1 has no shingles
-    ((2, 4), dtype('uint32'), True)
+    >>> sig = mh.signatures(np.array([0, 3, 3], dtype=np.int64), np.array([7, 8, 9], dtype=np.uint32),
+    ...                     shingle_hash="xxh3")
+    >>> sig.shape, sig.dtype, bool((sig[1] == 0xFFFFFFFF).all()), sig.shingle_hash     # doc 1 has no shingles
+    ((2, 4), dtype('uint32'), True, 'xxh3')
     """
 
-    def __init__(self, num_perm: int = 128, seed: int = 1, scheme: str = "affine32", chunk: int = 1 << 17):
+    def __init__(self, num_perm: int = 128, seed: int = 1, scheme: str = "affine32", chunk: int = 1 << 17,
+                 *, accelerated: bool = True):
         if scheme not in SCHEMES:
             raise ConfigError(f"unknown MinHash scheme {scheme!r}; choose one of {list(SCHEMES)}")
         self.num_perm, self.seed, self.scheme, self.chunk = num_perm, seed, scheme, chunk
+        self.accelerated = accelerated and _fast is not None
         self.a, self.b = permutations(num_perm, seed, scheme)
 
-    def signatures(self, offsets: np.ndarray, values: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def kernel() -> str:
+        """``"avx2"`` or ``"portable"`` (the C accelerator), or ``"numpy"`` where it is not built."""
+        return _fast.kernel() if _fast is not None else "numpy"
+
+    def signatures(self, offsets: np.ndarray, values: np.ndarray, *, shingle_hash: str | None = None) -> Signatures:
         """Signatures (n_docs x num_perm, uint32) of documents whose 32-bit shingle hashes are
-        ``values[offsets[i]:offsets[i+1]]``. Documents with no shingles get all ``0xFFFFFFFF``."""
+        ``values[offsets[i]:offsets[i+1]]``. Documents with no shingles get all ``0xFFFFFFFF``.
+
+        ``shingle_hash`` names the hash that made ``values`` (``"xxh3"`` or ``"sha1"``); by default it is
+        read from ``values`` (``shingle.minhash_input`` and ``shingle.sha1_shingle_hashes`` tag their
+        output) and recorded on the result.
+        """
+        if shingle_hash is None:
+            shingle_hash = getattr(values, "shingle_hash", None)
+        if shingle_hash is not None and shingle_hash not in SHINGLE_HASHES:
+            raise ConfigError(f"unknown shingle hash {shingle_hash!r}; choose one of {list(SHINGLE_HASHES)}")
+        offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        values = np.ascontiguousarray(np.asarray(values), dtype=np.uint32)
+        if self.accelerated:
+            sig = np.empty((len(offsets) - 1, self.num_perm), dtype=np.uint32)
+            (_fast.affine32 if self.scheme == "affine32" else _fast.legacy)(values, offsets, self.a, self.b, sig)
+        else:
+            sig = self._signatures_numpy(offsets, values)
+        return Signatures.wrap(sig, shingle_hash=shingle_hash, seed=self.seed, scheme=self.scheme)
+
+    def _signatures_numpy(self, offsets: np.ndarray, values: np.ndarray) -> np.ndarray:
         n_docs = len(offsets) - 1
         sig = np.full((n_docs, self.num_perm), EMPTY, dtype=np.uint32)
         if len(values) == 0 or n_docs == 0:
             return sig
-        values = np.asarray(values, dtype=np.uint32)
         if self.scheme == "affine32":
             x = fmix32(values)
         else:
@@ -118,25 +191,102 @@ class MinHasher:
         return rows
 
 
-def to_lean_minhash(signature: np.ndarray, *, seed: int = 1, scheme: str = "affine32"):
-    """Turn one of our signatures into a ``datasketch.LeanMinHash`` (usable in its LSH indexes).
+class MinHashCompatibilityWarning(UserWarning):
+    """Signatures made with dataaudit's xxh3 shingle hash went into datasketch: they compare only with
+    each other (in ``jaccard`` and in a ``MinHashLSH`` alike), never with datasketch's own MinHashes."""
 
-    ``seed`` and ``scheme`` must be those the signature was made with (``NearConfig.seed``/``scheme``).
+
+class _Xxh3Seed(int):
+    """The seed of a ``LeanMinHash`` made from xxh3-shingle signatures: equal only to another such seed.
+
+    datasketch refuses ``jaccard``/``union`` of MinHashes whose seeds differ (``other.seed != self.seed``),
+    so a datasketch-native MinHash compared with one of these raises instead of returning a number that
+    means nothing. (Serialization writes it as the plain integer, which drops the mark.)
     """
+
+    def __eq__(self, other):
+        return isinstance(other, _Xxh3Seed) and int(self) == int(other)
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = int.__hash__
+
+
+_MIX_HINT = ("signatures from dataaudit's default xxh3 shingle hash estimate Jaccard only against other "
+             "xxh3-shingle signatures; to compare with MinHashes datasketch computes itself (sha1_hash32 of "
+             "the shingle bytes), make them with NearConfig(hash='sha1')")
+
+
+def _lean_xxh3_class():
     from datasketch import LeanMinHash
 
+    class Xxh3LeanMinHash(LeanMinHash):
+        """A ``datasketch.LeanMinHash`` from xxh3-shingle signatures; ``jaccard`` refuses any other kind."""
+
+        __slots__ = ()
+
+        def jaccard(self, other):
+            if not isinstance(getattr(other, "seed", None), _Xxh3Seed):
+                raise ConfigError("cannot compare an xxh3-shingle MinHash with a datasketch-native one: "
+                                  + _MIX_HINT)
+            return super().jaccard(other)
+
+    return Xxh3LeanMinHash
+
+
+_XXH3_LEAN = None
+
+
+def to_lean_minhash(signature: np.ndarray, *, seed: int | None = None, scheme: str | None = None,
+                    shingle_hash: str | None = None):
+    """Turn one of our signatures into a ``datasketch.LeanMinHash`` (usable in its LSH indexes).
+
+    ``seed``, ``scheme`` and ``shingle_hash`` are read from a ``Signatures`` row; for a plain array give
+    them (they must be those the signature was made with: ``NearConfig.seed``/``scheme``/``hash``). A
+    value that contradicts the signature's own is refused.
+
+    - ``shingle_hash="sha1"`` (``NearConfig(hash="sha1")``): a plain ``LeanMinHash``, equal to the one
+      datasketch computes from the same shingle bytes, so it compares with datasketch's own MinHashes.
+    - ``shingle_hash="xxh3"`` (the default of the pass): an ``Xxh3LeanMinHash`` that compares only with
+      other xxh3 ones. Comparing it with a datasketch-native MinHash raises (either way round: its seed
+      equals only other xxh3 seeds, so datasketch's own seed check refuses too), and a
+      ``MinHashCompatibilityWarning`` says so, since a ``MinHashLSH`` holding both kinds cannot check it.
+    """
+    global _XXH3_LEAN
+    from datasketch import LeanMinHash
+
+    tagged = {"seed": getattr(signature, "seed", None), "scheme": getattr(signature, "scheme", None),
+              "shingle_hash": getattr(signature, "shingle_hash", None)}
+    given = {"seed": seed, "scheme": scheme, "shingle_hash": shingle_hash}
+    for k, v in given.items():
+        if v is not None and tagged[k] is not None and v != tagged[k]:
+            raise ConfigError(f"{k}={v!r} contradicts the signature, which was made with {k}={tagged[k]!r}; "
+                              f"drop the {k} argument")
+    seed = seed if seed is not None else (tagged["seed"] if tagged["seed"] is not None else 1)
+    scheme = scheme or tagged["scheme"] or "affine32"
+    shingle_hash = shingle_hash or tagged["shingle_hash"]
+    if shingle_hash not in SHINGLE_HASHES:
+        raise ConfigError("this signature does not say which shingle hash made it: pass shingle_hash='xxh3' "
+                          "(dataaudit's default: compares only with other xxh3 signatures) or 'sha1' "
+                          "(NearConfig(hash='sha1'), datasketch's own shingle hash)")
     sig = np.asarray(signature)
-    if scheme == "legacy":
-        values = sig.astype(np.uint64)
+    values = sig.astype(np.uint64) if scheme == "legacy" else sig.astype(np.uint32)
+    if shingle_hash == "xxh3":
+        warnings.warn(_MIX_HINT + " (mixing them in one MinHashLSH gives meaningless candidates)",
+                      MinHashCompatibilityWarning, stacklevel=2)
+        if _XXH3_LEAN is None:
+            _XXH3_LEAN = _lean_xxh3_class()
+        cls, seed = _XXH3_LEAN, _Xxh3Seed(seed)
     else:
-        values = sig.astype(np.uint32)
+        cls = LeanMinHash
     try:
-        return LeanMinHash(seed=seed, hashvalues=values, scheme=scheme)
+        return cls(seed=seed, hashvalues=values, scheme=scheme)
     except TypeError:   # datasketch < 2.0 knows only the legacy scheme and has no `scheme` argument
         if scheme != "legacy":
             raise ConfigError("datasketch < 2.0 supports only scheme='legacy'; upgrade datasketch or run "
                               "with --minhash-scheme legacy") from None
-        return LeanMinHash(seed=seed, hashvalues=values)
+        return cls(seed=seed, hashvalues=values)
 
 
 # ---------------------------------------------------------------------------------------------- banding
