@@ -177,8 +177,8 @@ class RayEngine:
                 else:
                     ray.init(address=address, **kw)
             except ConnectionError as e:
-                raise ConfigError(f"--ray-address {address!r}: no Ray cluster answered ({e}); start one with "
-                                  f"`ray start --head`, or leave --ray-address out to start a local runtime")
+                raise ConfigError(f"--ray-address {address!r}: no Ray cluster answered ({e}); start one (Ray's "
+                                  f"`ray start` on a head node), or leave --ray-address out to start a local runtime")
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 0))
         self.workers = workers or max(cpus, 1)
