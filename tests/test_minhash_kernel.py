@@ -1,0 +1,118 @@
+"""The C MinHash kernel (dataaudit._fastminhash) against the numpy path and datasketch, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dataaudit.passes import lsh
+from dataaudit.passes.lsh import MinHasher
+
+fast = lsh._fast
+
+
+def test_accelerator_is_built():
+    assert fast is not None, "the MinHash C accelerator was not built (pip install -e . needs a C compiler)"
+    assert MinHasher.kernel() in ("avx2", "portable")
+
+
+def _docs(rng, n_docs, max_len):
+    counts = rng.integers(0, max_len + 1, n_docs)
+    counts[rng.random(n_docs) < 0.1] = 0                       # some empty documents
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    vals = rng.integers(0, 2**32, int(offsets[-1]), dtype=np.uint64).astype(np.uint32)
+    vals[:: 7] = 0xFFFFFFFF                                      # extremes too
+    vals[1:: 11] = 0
+    return offsets, vals
+
+
+def _all_paths(num_perm, seed, scheme, offsets, vals):
+    """Signatures from numpy, from the portable C loops and from the SIMD kernel (where the CPU has it)."""
+    ref = MinHasher(num_perm, seed, scheme, accelerated=False).signatures(offsets, vals)
+    out = {"numpy": ref}
+    if fast is not None:
+        try:
+            fast.set_simd(False)
+            out["portable"] = MinHasher(num_perm, seed, scheme).signatures(offsets, vals)
+        finally:
+            has_simd = fast.set_simd(True)
+        if has_simd:
+            out["simd"] = MinHasher(num_perm, seed, scheme).signatures(offsets, vals)
+    return out
+
+
+# num_perm values exercise every kernel path: 64-blocks, 8- (legacy: 16-) blocks and the scalar tail
+@pytest.mark.parametrize("scheme", ["affine32", "legacy"])
+@pytest.mark.parametrize("num_perm", [1, 7, 8, 16, 64, 100, 128, 131, 256])
+def test_c_equals_numpy(scheme, num_perm):
+    offsets, vals = _docs(np.random.default_rng(num_perm), 60, 300)
+    paths = _all_paths(num_perm, 5, scheme, offsets, vals)
+    assert fast is None or len(paths) >= 2
+    for name, sig in paths.items():
+        assert sig.shape == (60, num_perm) and sig.dtype == np.uint32
+        assert np.array_equal(sig, paths["numpy"]), name
+    empty = np.diff(offsets) == 0
+    assert (paths["numpy"][empty] == 0xFFFFFFFF).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 2**32 - 1), max_size=40), min_size=1, max_size=12),
+       st.sampled_from(["affine32", "legacy"]), st.integers(0, 2**31), st.integers(1, 80))
+def test_c_equals_numpy_property(docs, scheme, seed, num_perm):
+    offsets = np.concatenate(([0], np.cumsum([len(d) for d in docs]))).astype(np.int64)
+    vals = np.array([v for d in docs for v in d], dtype=np.uint32)
+    paths = _all_paths(num_perm, seed, scheme, offsets, vals)
+    for sig in paths.values():
+        assert np.array_equal(sig, paths["numpy"])
+
+
+@pytest.mark.parametrize("scheme", ["affine32", "legacy"])
+def test_c_equals_datasketch(scheme):
+    datasketch = pytest.importorskip("datasketch")
+    offsets, vals = _docs(np.random.default_rng(9), 25, 200)
+    for name, sig in _all_paths(128, 11, scheme, offsets, vals).items():
+        for i in range(25):
+            m = datasketch.MinHash(num_perm=128, seed=11, scheme=scheme, hashfunc=int)
+            m.update_batch(vals[offsets[i]:offsets[i + 1]].tolist())
+            assert np.array_equal(m.hashvalues.astype(np.uint64), sig[i].astype(np.uint64)), (name, i)
+
+
+def test_c_equals_numpy_on_real_shingles():
+    import pyarrow as pa
+
+    from dataaudit.shingle import hash_shingles, minhash_input
+    from dataaudit.text import normalize_array
+
+    texts = ["The quick brown fox jumps over the lazy dog " * k for k in range(1, 30)] + ["", "one"]
+    sh = hash_shingles(normalize_array(pa.array(texts)), 5)
+    vals = minhash_input(sh.hashes)
+    for scheme in ("affine32", "legacy"):
+        paths = _all_paths(128, 1, scheme, sh.offsets, vals)
+        for sig in paths.values():
+            assert np.array_equal(sig, paths["numpy"])
+            assert sig.shingle_hash == "xxh3"
+
+
+def test_kernel_rejects_bad_buffers():
+    if fast is None:
+        pytest.skip("C accelerator not built")
+    a, b = lsh.permutations(8, 1)
+    out = np.empty((2, 8), np.uint32)
+    vals = np.arange(5, dtype=np.uint32)
+    with pytest.raises(ValueError, match="offsets"):
+        fast.affine32(vals, np.array([0, 3, 9], np.int64), a, b, out)        # past the end of values
+    with pytest.raises(ValueError, match="offsets"):
+        fast.affine32(vals, np.array([0, 3, 2], np.int64), a, b, out)        # decreasing
+    with pytest.raises(ValueError, match="out"):
+        fast.affine32(vals, np.array([0, 3, 5], np.int64), a, b, np.empty((3, 8), np.uint32))
+    with pytest.raises(TypeError):
+        fast.affine32(vals, np.array([0, 3, 5], np.int64), a, b, out.copy().tobytes())   # not writable
+
+
+def test_no_shingles_at_all():
+    for acc in (True, False):
+        sig = MinHasher(16, 1, accelerated=acc).signatures(np.zeros(4, np.int64), np.zeros(0, np.uint32))
+        assert sig.shape == (3, 16) and (sig == 0xFFFFFFFF).all()
+        assert MinHasher(16, 1, accelerated=acc).signatures(np.zeros(1, np.int64), np.zeros(0, np.uint32)).shape == (0, 16)
