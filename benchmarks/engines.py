@@ -43,13 +43,12 @@ print(json.dumps({"rc": rc, "wall": wall, "peak_mb": resource.getrusage(resource
 """
 
 
-def make_corpus(d: Path, n_train: int, n_val: int, seed: int = 0) -> tuple[list[Path], Path]:
+def make_corpus(d: Path, n_train: int, n_val: int, seed: int = 0) -> tuple[Path, Path]:
     marker = d / f"corpus-{n_train}-{n_val}.done"
-    shards = sorted(d.glob("train-*.parquet"))
     if marker.exists():
-        return shards, d / "val.parquet"
-    d.mkdir(parents=True, exist_ok=True)
-    for p in d.glob("*.parquet"):
+        return d / "train", d / "val.parquet"
+    (d / "train").mkdir(parents=True, exist_ok=True)
+    for p in d.rglob("*.parquet"):
         p.unlink()
     rng = np.random.default_rng(seed)
     vocab = np.array([f"w{i}" for i in range(20000)], dtype=object)
@@ -70,7 +69,7 @@ def make_corpus(d: Path, n_train: int, n_val: int, seed: int = 0) -> tuple[list[
         for g in src_idx[(src_idx >= s) & (src_idx < s + len(texts))]:
             picked[int(g)] = texts[g - s]
         pq.write_table(pa.table({"id": [f"t{i}" for i in range(s, s + len(texts))], "text": texts}),
-                       d / f"train-{s // shard:04d}.parquet")
+                       d / "train" / f"train-{s // shard:04d}.parquet")
     val = docs(n_val)
     for k, g in enumerate(src_idx):                  # half of val comes from train: copies, edits, halves
         w = picked[int(g)].split()
@@ -84,11 +83,11 @@ def make_corpus(d: Path, n_train: int, n_val: int, seed: int = 0) -> tuple[list[
             val[k] = " ".join(w[: len(w) // 2])
     pq.write_table(pa.table({"id": [f"v{i}" for i in range(n_val)], "text": val}), d / "val.parquet")
     marker.write_text("ok")
-    return sorted(d.glob("train-*.parquet")), d / "val.parquet"
+    return d / "train", d / "val.parquet"
 
 
-def run(engine: str, workers: int, train: list[Path], val: Path, out: Path) -> dict:
-    args = ["split", "--train", *map(str, train), "--val", str(val), "--id-column", "id", "--out", str(out),
+def run(engine: str, workers: int, train: Path, val: Path, out: Path) -> dict:
+    args = ["split", "--train", str(train), "--val", str(val), "--id-column", "id", "--out", str(out),
             "--engine", engine, "--workers", str(workers), "--quiet", "--format", "json", "--fail-on", "never"]
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, cwd=ROOT)
