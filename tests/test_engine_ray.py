@@ -362,3 +362,12 @@ def test_report_ray_equals_local(ray_runtime, planted, tmp_path, workers):
         cfg = DatasetConfig(engine=engine, workers=w, read=ReadConfig(batch_size=256, id_column="id"))
         dataset_report(planted[0], out_dir=tmp_path / engine, config=cfg)
     _same(tmp_path / "local", tmp_path / "ray")
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1", "nonsense"])
+def test_an_unreachable_or_malformed_address_is_one_line(address):
+    from dataaudit.engine.ray import _check_reachable
+
+    with pytest.raises(ConfigError) as e:
+        _check_reachable(address, timeout=2)
+    assert "\n" not in str(e.value) and "--ray-address" in str(e.value)

@@ -73,6 +73,24 @@ class _Worker:
         return os.getpid()
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A host:port address that nothing listens on is one line now, not minutes of Ray's reconnect attempts."""
+    import socket
+
+    if address == "auto" or address.startswith("local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray-address {address!r}: give auto, host:port (the head's GCS port, 6379 by "
+                          f"default) or ray://host:port (Ray Client, 10001 by default)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ConfigError(f"--ray-address {address!r}: nothing answers at {host}:{port} ({e.strerror or e}); "
+                          f"check the address, or leave --ray-address out to start a local runtime") from None
+
+
 def _fn_name(fn: Callable) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
@@ -168,6 +186,8 @@ class RayEngine:
 
         self.address = address
         self._started = False
+        if address is not None and not ray.is_initialized():
+            _check_reachable(address)
         if not ray.is_initialized():
             kw: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
                                   "log_to_driver": False}
