@@ -70,8 +70,8 @@ def page_requests(netlog: Path) -> list[str]:
     page's is "null"); the browser's own background requests have "not an origin" and are left out."""
     d = json.loads(netlog.read_text())
     start = d["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
-    return [e["params"]["url"] for e in d["events"]
-            if e.get("type") == start and e.get("params", {}).get("initiator") != "not an origin"]
+    return [e["params"]["url"] for e in d["events"] if e.get("type") == start and "url" in e.get("params", {})
+            and e["params"].get("initiator") != "not an origin"]
 
 
 @pytest.fixture(scope="session")
