@@ -78,7 +78,7 @@ tbody tr:nth-child(even){background:#fafbfc}
 tbody tr:hover{background:#eef4fb}
 th[aria-sort=ascending]::after{content:" \\25B2";font-size:9px}
 th[aria-sort=descending]::after{content:" \\25BC";font-size:9px}
-.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:14px;margin:10px 0}
+.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:14px;margin:10px 0}
 figure{margin:0}
 svg.plot{display:block;max-width:100%;height:auto;font-family:inherit;border:1px solid var(--line);
 border-radius:6px;background:#fff}
