@@ -12,9 +12,10 @@
  *
  * Both are exactly the numpy path of lsh.py (the tests compare them bit for bit, and with datasketch).
  *
- * Layout of the work: documents one at a time; inside a document, permutations in blocks of 64 (eight
- * 8-lane vectors whose running minima stay in registers) and, per block, one pass over the document's
- * shingles: broadcast the shingle, one multiply, one add and one unsigned min per 8 permutations. The
+ * Layout of the work: documents one at a time; inside a document, permutations in blocks of 32 (four
+ * 8-lane vectors whose running minima, a and b stay in registers) and, per block, one pass over the
+ * document's shingles, two at a time: broadcast, one multiply, one add and one unsigned min per 8
+ * permutations and shingle. The
  * shingle values (fmix32'd once per shingle for affine32) are read from L1 on every block pass. An AVX2
  * version is compiled with GCC/Clang function targets and picked at run time (__builtin_cpu_supports);
  * every other machine gets the portable loops, which give the same values. The GIL is released.
@@ -80,25 +81,34 @@ __attribute__((target("avx2")))
 static void affine_doc_avx2(const uint32_t *x, int64_t m, const uint32_t *a, const uint32_t *b,
                             uint32_t *row, int K) {
     int k0 = 0;
-    for (; k0 + 64 <= K; k0 += 64) {
+    /* 32 permutations per pass, two shingles per step: a, b and the minima (4 vectors each) and the two
+     * broadcasts and products fill the 16 AVX2 registers, so nothing is reloaded inside the loop. */
+    for (; k0 + 32 <= K; k0 += 32) {
         const __m256i *A = (const __m256i *)(a + k0), *B = (const __m256i *)(b + k0);
         __m256i a0 = _mm256_loadu_si256(A + 0), a1 = _mm256_loadu_si256(A + 1);
         __m256i a2 = _mm256_loadu_si256(A + 2), a3 = _mm256_loadu_si256(A + 3);
-        __m256i a4 = _mm256_loadu_si256(A + 4), a5 = _mm256_loadu_si256(A + 5);
-        __m256i a6 = _mm256_loadu_si256(A + 6), a7 = _mm256_loadu_si256(A + 7);
-        __m256i m0 = _mm256_set1_epi32(-1), m1 = m0, m2 = m0, m3 = m0, m4 = m0, m5 = m0, m6 = m0, m7 = m0;
-        for (int64_t i = 0; i < m; i++) {
-            __m256i h = _mm256_set1_epi32((int)x[i]);
-#define STEP(j) m##j = _mm256_min_epu32(m##j, _mm256_add_epi32(_mm256_mullo_epi32(a##j, h), \
-                                                                _mm256_loadu_si256(B + j)))
-            STEP(0); STEP(1); STEP(2); STEP(3); STEP(4); STEP(5); STEP(6); STEP(7);
+        __m256i b0 = _mm256_loadu_si256(B + 0), b1 = _mm256_loadu_si256(B + 1);
+        __m256i b2 = _mm256_loadu_si256(B + 2), b3 = _mm256_loadu_si256(B + 3);
+        __m256i m0 = _mm256_set1_epi32(-1), m1 = m0, m2 = m0, m3 = m0;
+        int64_t i = 0;
+        for (; i + 2 <= m; i += 2) {
+            __m256i h = _mm256_set1_epi32((int)x[i]), g = _mm256_set1_epi32((int)x[i + 1]);
+#define STEP(j) m##j = _mm256_min_epu32(m##j, _mm256_min_epu32(                               \
+                    _mm256_add_epi32(_mm256_mullo_epi32(a##j, h), b##j),                      \
+                    _mm256_add_epi32(_mm256_mullo_epi32(a##j, g), b##j)))
+            STEP(0); STEP(1); STEP(2); STEP(3);
 #undef STEP
+        }
+        if (i < m) {
+            __m256i h = _mm256_set1_epi32((int)x[i]);
+            m0 = _mm256_min_epu32(m0, _mm256_add_epi32(_mm256_mullo_epi32(a0, h), b0));
+            m1 = _mm256_min_epu32(m1, _mm256_add_epi32(_mm256_mullo_epi32(a1, h), b1));
+            m2 = _mm256_min_epu32(m2, _mm256_add_epi32(_mm256_mullo_epi32(a2, h), b2));
+            m3 = _mm256_min_epu32(m3, _mm256_add_epi32(_mm256_mullo_epi32(a3, h), b3));
         }
         __m256i *R = (__m256i *)(row + k0);
         _mm256_storeu_si256(R + 0, m0); _mm256_storeu_si256(R + 1, m1);
         _mm256_storeu_si256(R + 2, m2); _mm256_storeu_si256(R + 3, m3);
-        _mm256_storeu_si256(R + 4, m4); _mm256_storeu_si256(R + 5, m5);
-        _mm256_storeu_si256(R + 6, m6); _mm256_storeu_si256(R + 7, m7);
     }
     for (; k0 + 8 <= K; k0 += 8) {
         __m256i av = _mm256_loadu_si256((const __m256i *)(a + k0));
@@ -236,6 +246,200 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------------------------- word shingles
+ *
+ * word_ids(data, offsets) -> (ids, word_offsets, words, word_starts)
+ *   Splits each document data[offsets[i]:offsets[i+1]] into words (maximal runs of bytes other than
+ *   ASCII whitespace 9-13 and 32, as shingle._word_values) and numbers the distinct words of the batch in
+ *   order of first appearance: ids int64[W], word_offsets int64[n+1] (document i owns
+ *   ids[word_offsets[i]:word_offsets[i+1]]), and the distinct words back to back (words: bytes) with
+ *   int64[U+1] word_starts into them.
+ *   The caller hashes each distinct word once (xxh3-64, in Python) and calls
+ * ngram_hashes(ids, word_offsets, word_hashes, consts, c_len, ngram, keep_short) -> (offsets, hashes)
+ *   the shingle hashes of shingle._combine: per window of ngram words
+ *   fmix64(ngram * c_len + sum_k consts[k] * h[word_k]), and for a document of 0 < m < ngram words (when
+ *   keep_short) one shingle fmix64(m * c_len + sum_{k<m} consts[k] * h[word_k]).
+ */
+
+static inline uint64_t fmix64(uint64_t x) {
+    x ^= x >> 33; x *= 0xFF51AFD7ED558CCDull;
+    x ^= x >> 33; x *= 0xC4CEB9FE1A85EC53ull;
+    return x ^ (x >> 33);
+}
+
+static inline int is_sep(unsigned char c) { return c == 32 || (c >= 9 && c <= 13); }
+
+static inline uint64_t bytes_hash(const unsigned char *p, int64_t n) {   /* table hash only, not stored */
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
+    while (n >= 8) { uint64_t w; memcpy(&w, p, 8); h = (h ^ w) * 0xFF51AFD7ED558CCDull; h ^= h >> 32; p += 8; n -= 8; }
+    uint64_t w = 0;
+    for (int64_t j = 0; j < n; j++) w |= (uint64_t)p[j] << (8 * j);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+    return fmix64(h);
+}
+
+typedef struct { uint64_t hash; int64_t id; } slot_t;
+
+static PyObject *word_ids(PyObject *self, PyObject *args) {
+    Py_buffer data, offs;
+    if (!PyArg_ParseTuple(args, "y*y*", &data, &offs)) return NULL;
+    PyObject *ids_b = NULL, *woff_b = NULL, *arena_b = NULL, *aoff_b = NULL, *result = NULL;
+    slot_t *table = NULL;
+    int64_t *ids = NULL, *aoff = NULL;
+    unsigned char *arena = NULL;
+    if (offs.len % 8 || offs.len < 8) { PyErr_SetString(PyExc_ValueError, "bad offsets"); goto done; }
+    const int64_t *o = (const int64_t *)offs.buf;
+    Py_ssize_t n = offs.len / 8 - 1;
+    const unsigned char *d = (const unsigned char *)data.buf;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (o[i] < 0 || o[i + 1] < o[i] || o[i + 1] > (int64_t)data.len) {
+            PyErr_SetString(PyExc_ValueError, "offsets must be non-decreasing and inside data");
+            goto done;
+        }
+    int64_t span = o[n] - o[0];
+    int64_t max_words = span / 2 + (int64_t)n + 2;   /* a word takes a byte, two with the separator after it */
+    woff_b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((n + 1) * 8));
+    ids = (int64_t *)malloc((size_t)max_words * 8);
+    if (!woff_b || !ids) { PyErr_NoMemory(); goto done; }
+    int64_t *woff = (int64_t *)PyBytes_AS_STRING(woff_b);
+    /* distinct words are copied to a compact arena (it stays in cache, unlike their first occurrences) */
+    int64_t cap = 1 << 14, n_uniq = 0, n_words = 0, arena_cap = 1 << 16, arena_len = 0;
+    table = (slot_t *)malloc((size_t)cap * sizeof(slot_t));
+    aoff = (int64_t *)malloc((size_t)(cap / 2 + 1) * 8);
+    arena = (unsigned char *)malloc((size_t)arena_cap);
+    if (!table || !aoff || !arena) { PyErr_NoMemory(); goto done; }
+    memset(table, 0xFF, (size_t)cap * sizeof(slot_t));
+    aoff[0] = 0;
+    int oom = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n && !oom; i++) {
+        woff[i] = n_words;
+        int64_t k = o[i], e = o[i + 1];
+        while (k < e) {
+            while (k < e && is_sep(d[k])) k++;
+            if (k >= e) break;
+            int64_t s0 = k;
+            while (k < e && !is_sep(d[k])) k++;
+            int64_t len = k - s0;
+            if (n_uniq * 2 >= cap) {                 /* keep the load under 1/2: double and rehash */
+                int64_t ncap = cap * 2;
+                slot_t *nt = (slot_t *)malloc((size_t)ncap * sizeof(slot_t));
+                int64_t *na = (int64_t *)realloc(aoff, (size_t)(ncap / 2 + 1) * 8);
+                if (na) aoff = na;
+                if (!nt || !na) { free(nt); oom = 1; break; }
+                memset(nt, 0xFF, (size_t)ncap * sizeof(slot_t));
+                for (int64_t t = 0; t < cap; t++) {
+                    if (table[t].id < 0) continue;
+                    uint64_t hh = table[t].hash & (uint64_t)(ncap - 1);
+                    while (nt[hh].id >= 0) hh = (hh + 1) & (uint64_t)(ncap - 1);
+                    nt[hh] = table[t];
+                }
+                free(table); table = nt; cap = ncap;
+            }
+            uint64_t h = bytes_hash(d + s0, len), hh = h & (uint64_t)(cap - 1);
+            int64_t id;
+            for (;;) {
+                slot_t *sl = &table[hh];
+                if (sl->id < 0) {
+                    if (arena_len + len > arena_cap) {
+                        while (arena_len + len > arena_cap) arena_cap *= 2;
+                        unsigned char *nb = (unsigned char *)realloc(arena, (size_t)arena_cap);
+                        if (!nb) { oom = 1; break; }
+                        arena = nb;
+                    }
+                    memcpy(arena + arena_len, d + s0, (size_t)len);
+                    arena_len += len;
+                    id = n_uniq++;
+                    aoff[n_uniq] = arena_len;
+                    sl->hash = h;
+                    sl->id = id;
+                    break;
+                }
+                if (sl->hash == h && aoff[sl->id + 1] - aoff[sl->id] == len) {
+                    const unsigned char *p = arena + aoff[sl->id], *q = d + s0;
+                    int64_t j = 0;
+                    while (j < len && p[j] == q[j]) j++;
+                    if (j == len) { id = sl->id; break; }
+                }
+                hh = (hh + 1) & (uint64_t)(cap - 1);
+            }
+            if (oom) break;
+            ids[n_words++] = id;
+        }
+    }
+    woff[n] = n_words;
+    Py_END_ALLOW_THREADS
+    if (oom) { PyErr_NoMemory(); goto done; }
+    ids_b = PyBytes_FromStringAndSize((const char *)ids, (Py_ssize_t)(n_words * 8));
+    arena_b = PyBytes_FromStringAndSize((const char *)arena, (Py_ssize_t)arena_len);
+    aoff_b = PyBytes_FromStringAndSize((const char *)aoff, (Py_ssize_t)((n_uniq + 1) * 8));
+    if (ids_b && arena_b && aoff_b) result = PyTuple_Pack(4, ids_b, woff_b, arena_b, aoff_b);
+done:
+    free(table); free(ids); free(aoff); free(arena);
+    Py_XDECREF(ids_b); Py_XDECREF(woff_b); Py_XDECREF(arena_b); Py_XDECREF(aoff_b);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offs);
+    return result;
+}
+
+static PyObject *ngram_hashes(PyObject *self, PyObject *args) {
+    Py_buffer idb, woffb, whb, cb;
+    unsigned long long c_len;
+    int ngram, keep_short;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*Kip", &idb, &woffb, &whb, &cb, &c_len, &ngram, &keep_short)) return NULL;
+    PyObject *off_b = NULL, *h_b = NULL, *result = NULL;
+    const int64_t *ids = (const int64_t *)idb.buf, *woff = (const int64_t *)woffb.buf;
+    const uint64_t *wh = (const uint64_t *)whb.buf, *C = (const uint64_t *)cb.buf;
+    Py_ssize_t n = woffb.len / 8 - 1, n_ids = idb.len / 8, n_wh = whb.len / 8;
+    if (ngram < 1 || cb.len / 8 < ngram || woffb.len % 8 || n < 0 || idb.len % 8 || whb.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "bad arguments");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (woff[i] < 0 || woff[i + 1] < woff[i] || woff[i + 1] > n_ids) {
+            PyErr_SetString(PyExc_ValueError, "word offsets out of range"); goto done;
+        }
+    for (Py_ssize_t j = 0; j < n_ids; j++)
+        if (ids[j] < 0 || ids[j] >= n_wh) { PyErr_SetString(PyExc_ValueError, "word id out of range"); goto done; }
+    off_b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((n + 1) * 8));
+    if (!off_b) goto done;
+    int64_t *out_off = (int64_t *)PyBytes_AS_STRING(off_b);
+    int64_t total = 0;
+    out_off[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t m = woff[i + 1] - woff[i];
+        total += m >= ngram ? m - ngram + 1 : (m > 0 && keep_short ? 1 : 0);
+        out_off[i + 1] = total;
+    }
+    h_b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(total * 8));
+    if (!h_b) goto done;
+    uint64_t *out = (uint64_t *)PyBytes_AS_STRING(h_b);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const int64_t *w = ids + woff[i];
+        int64_t m = woff[i + 1] - woff[i];
+        uint64_t *dst = out + out_off[i];
+        if (m >= ngram) {
+            uint64_t base = (uint64_t)ngram * (uint64_t)c_len;
+            for (int64_t s = 0; s + ngram <= m; s++) {
+                uint64_t acc = base;
+                for (int k = 0; k < ngram; k++) acc += C[k] * wh[w[s + k]];
+                dst[s] = fmix64(acc);
+            }
+        } else if (m > 0 && keep_short) {
+            uint64_t acc = (uint64_t)m * (uint64_t)c_len;
+            for (int64_t k = 0; k < m; k++) acc += C[k] * wh[w[k]];
+            dst[0] = fmix64(acc);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = PyTuple_Pack(2, off_b, h_b);
+done:
+    Py_XDECREF(off_b); Py_XDECREF(h_b);
+    PyBuffer_Release(&idb); PyBuffer_Release(&woffb); PyBuffer_Release(&whb); PyBuffer_Release(&cb);
+    return result;
+}
+
 static PyObject *affine32(PyObject *self, PyObject *args) { return run(args, 0); }
 static PyObject *legacy(PyObject *self, PyObject *args) { return run(args, 1); }
 
@@ -253,6 +457,8 @@ static PyObject *kernel(PyObject *self, PyObject *noargs) {
 static PyMethodDef methods[] = {
     {"affine32", affine32, METH_VARARGS, "MinHash signatures, datasketch's affine32 scheme, into out."},
     {"legacy", legacy, METH_VARARGS, "MinHash signatures, datasketch's legacy scheme, into out."},
+    {"word_ids", word_ids, METH_VARARGS, "Words of a batch of UTF-8 documents, numbered by distinct word."},
+    {"ngram_hashes", ngram_hashes, METH_VARARGS, "64-bit hashes of the word n-grams (shingle._combine)."},
     {"set_simd", set_simd, METH_O, "Allow (True) or forbid (False) the AVX2 kernels; returns whether AVX2 exists."},
     {"kernel", kernel, METH_NOARGS, "The kernel in use: 'avx2' or 'portable'."},
     {NULL, NULL, 0, NULL}};

@@ -284,19 +284,42 @@ def _char_values(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return vals, off
 
 
+try:  # the optional C accelerator (setup.py); the numpy path above gives the same hashes
+    from . import _fastminhash as _fast
+except ImportError:  # pragma: no cover - depends on the build
+    _fast = None
+
+
+def _word_shingles_fast(texts: pa.Array, ngram: int, keep_short: bool) -> ShingleHashes:
+    """``_combine(*_word_values(texts), ...)`` in C: words split and numbered by distinct word in one pass
+    (an open-addressing table), each distinct word hashed once with xxh3-64 here, n-grams mixed in C."""
+    texts = pc.fill_null(texts, "")
+    off, data = _string_offsets_and_data(texts)
+    ids, woff, words, wstart = _fast.word_ids(data, np.ascontiguousarray(off))
+    ws = np.frombuffer(wstart, np.int64).tolist()
+    xx = xxhash.xxh3_64_intdigest
+    vh = np.fromiter((xx(words[ws[i]:ws[i + 1]]) for i in range(len(ws) - 1)), dtype=np.uint64, count=len(ws) - 1)
+    out_off, hashes = _fast.ngram_hashes(ids, woff, vh, _C, _C_LEN, ngram, keep_short)
+    return ShingleHashes(np.frombuffer(out_off, np.int64), np.frombuffer(hashes, np.uint64))
+
+
 def hash_shingles(texts: pa.Array | pa.ChunkedArray, ngram: int = 5, *, char: bool = False,
-                  keep_short: bool = True) -> ShingleHashes:
+                  keep_short: bool = True, accelerated: bool = True) -> ShingleHashes:
     """64-bit hashes of the shingles of each (already normalized) text, in order, duplicates kept.
 
     Equal to ``[shingle_hash(s, char=char) for s in shingles(t, ngram, char=char, normalization=None)]``
     per document, without the per-shingle loop. With ``keep_short=False`` a document shorter than
-    ``ngram`` gets no shingle instead of one (the containment pass wants only full n-grams).
+    ``ngram`` gets no shingle instead of one (the containment pass wants only full n-grams). Word
+    shingles take the C accelerator when it is built (``accelerated=False``: the numpy path; both give
+    the same hashes, tests/test_minhash_shingles.py).
     """
     _check_ngram(ngram)
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     if len(texts) == 0:
         return ShingleHashes(np.zeros(1, np.int64), np.zeros(0, np.uint64))
+    if not char and accelerated and _fast is not None:
+        return _word_shingles_fast(texts, ngram, keep_short)
     vals, off = _char_values(texts) if char else _word_values(texts)
     return _combine(vals, off, ngram, keep_short)
 
