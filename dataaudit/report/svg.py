@@ -263,7 +263,8 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], *, title: str, x_l
     for i, (lb, v, vl) in enumerate(items):
         y = MT + i * row
         x = xs_(max(v, 0))
-        o.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{_e(lb[:28])}</text>'
+        short = lb if len(lb) <= 24 else lb[:23] + "\u2026"
+        o.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{_e(short)}</text>'
                  f'<rect x="{left}" y="{y + 4}" width="{max(x - left, 0.5):.1f}" height="{row - 8}" '
                  f'fill="{color}"><title>{_e(f"{lb}: {vl}")}</title></rect>'
                  f'<text x="{x + 5:.1f}" y="{y + 15}">{_e(vl)}</text>')
