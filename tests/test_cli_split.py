@@ -135,7 +135,8 @@ def test_all_passes_find_exactly_the_planted_leaks(corpus, tmp_path, capsys, exp
     assert code == 1
     doc = json.loads(out)
     leaks = {r["doc_id"]: r for r in pq.read_table(tmp_path / "r" / "leaks.parquet").to_pylist()}
-    contained = {f"{corpus / 'evalset.jsonl'}:{k.split(':')[1]}": v for k, v in expected["contained"].items()}
+    # eval doc_ids are relative, <set>:<row> (issue 12; they were the absolute path with the row)
+    contained = {f"evalset:{k.split(':')[1]}": v for k, v in expected["contained"].items()}
     want = {**expected["exact_leaks"], **expected["near_leaks"], **contained}
     assert set(leaks) == set(want)
     for doc_id, train_ids in want.items():
@@ -148,7 +149,7 @@ def test_all_passes_find_exactly_the_planted_leaks(corpus, tmp_path, capsys, exp
         assert leaks[doc_id]["passes"] == ["containment"] and leaks[doc_id]["containment"] >= 0.5
     by = doc["summary"]["leaks"]["by_split"]
     assert by["val"] == {"docs": 71, "leaked_docs": 10, "leaked_doc_fraction": 10 / 71, "exact": 7,
-                         "near_not_exact": 3, "containment_only": 0}
+                         "near_not_exact": 3, "containment_only": 0, "trivial": 0}   # "trivial": issue 12
     assert by["evalset"]["containment_only"] == 4 and doc["summary"]["leaked_docs"] == 15
     md = (tmp_path / "r" / "report.md").read_text()
     assert md.index("## Verdict") < md.index("## Leaked documents, all passes") < md.index("## Exact duplicates")

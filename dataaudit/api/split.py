@@ -15,7 +15,8 @@ from ..io.sources import DocSource
 from ..passes.containment import ContainmentConfig, run_containment
 from ..passes.exact import ExactConfig, run_exact
 from ..findings.explain import explain_perplexity
-from ..findings.leaks import merge_leaks
+from ..findings.leaks import TrivialRule, merge_leaks
+from ..io.evalsets import EvalSource, parse_eval_spec
 from ..passes.near import NearConfig, run_near
 from ..passes.score import ScoreConfig
 from ..progress import Progress
@@ -51,6 +52,10 @@ class SplitConfig(JobConfig):
     log_read: dict[str, Any] = field(default_factory=dict)   # how --log is read: fmt, pattern, step_column,
                                         # metric (train loss, default "loss"), eval_metric (default: detect)
     bootstrap: int = 1000               # bootstrap replicates of the gap decomposition's 95% intervals
+    eval_id_field: str | None = None    # id field of the --eval files (None: id, idx, pairID, ... when present,
+                                        # else the row number); --id-column does not apply to them
+    trivial: TrivialRule = field(default_factory=TrivialRule)  # which leaks are headings/boilerplate: counted
+                                        # apart and kept out of the headline number and --fail-on
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -63,6 +68,7 @@ class SplitConfig(JobConfig):
 
 
 def _eval_name(e: Any, i: int) -> str:
+    e = parse_eval_spec(e)[0]
     return Path(str(e)).name.split(".")[0] if isinstance(e, (str, os.PathLike)) else f"eval{i}"
 
 
@@ -86,13 +92,16 @@ def audit_split(train: Any, val: Any = None, test: Any = None, *, evals: Sequenc
     for name, data in (("val", val), ("test", test)):
         if data is not None:
             sources[name] = DocSource(data, split=name, read=rc, progress=progress)
-    eval_read = dataclasses.replace(rc, fmt=None, text_column=rc.eval_field, id_column=None)
+    eval_sets: dict[str, dict] = {}
     for i, e in enumerate(evals):
         name = _eval_name(e, len(sources))
         if name in sources:
             raise ConfigError(f"two inputs are both named {name!r}; rename one eval file")
-        sources[name] = DocSource(e, split=name, read=eval_read, progress=progress)
-    record = {"inputs": {k: s.name for k, s in sources.items()}, "read": rc.to_dict(),
+        es = EvalSource(e, split=name, read=rc, default_field=rc.eval_field, id_field=config.eval_id_field,
+                        progress=progress)
+        sources[name] = es
+        eval_sets[name] = es.describe()
+    record = {"eval_sets": eval_sets, "trivial": dataclasses.asdict(config.trivial), "inputs": {k: s.name for k, s in sources.items()}, "read": rc.to_dict(),
               "normalize": config.normalize.to_dict(), "exact": dataclasses.asdict(config.exact),
               "top": config.top, "fail_on": config.fail_on, "train_split": tr, "workers": config.workers,
               "train_sample": config.train_sample, "log": list(config.log)}
@@ -106,6 +115,7 @@ def audit_split(train: Any, val: Any = None, test: Any = None, *, evals: Sequenc
         with job.phase("exact"):
             run_exact(sources, stage, normalize=config.normalize, config=config.exact, top=config.top,
                       train_split=tr, engine=job.engine).apply_to(report)
+            report.summary["eval_sets"] = eval_sets
         if config.near is not None:
             with job.phase("near"):
                 run_near(sources, config.near, stage, normalize=config.normalize, top=config.top, train_split=tr,
@@ -121,8 +131,9 @@ def audit_split(train: Any, val: Any = None, test: Any = None, *, evals: Sequenc
                               "examples": [e.to_dict() for e in total.examples]}
         report.summary["documents"] = {k: s.docs for k, s in sources.items()}
         with job.phase("merge leaks"):
-            merge_leaks(stage, report.files, report.summary["documents"], train_split=tr,
-                        top=config.top).apply_to(report)
+            merge_leaks(stage, report.files, report.summary["documents"], train_split=tr, top=config.top,
+                        sources={k: s for k, s in sources.items() if k != tr}, normalize=config.normalize,
+                        trivial=config.trivial).apply_to(report)
         report.summary["leaked_docs"] = report.summary["leaks"]["leaked_docs"]
         if config.model is not None:
             with job.phase("perplexity"):

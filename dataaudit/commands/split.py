@@ -10,8 +10,7 @@ FAIL_LEVELS = ("duplicate", "leak", "never")
 
 
 def register(sub) -> None:
-    from ..passes.lsh import SCHEMES
-    from ._common import DeprecatedAlias, add_engine_args, add_input_args, add_model_args, add_output_args
+    from ._common import add_engine_args, add_input_args, add_model_args, add_near_args, add_output_args
 
     p = sub.add_parser("split", help="find val/test/eval documents that also occur in train",
                        description="Exact (and, where enabled, near-duplicate and containment) leakage between "
@@ -19,38 +18,40 @@ def register(sub) -> None:
     p.add_argument("--train", required=True, metavar="PATH", help="train split: file, directory or glob")
     p.add_argument("--val", metavar="PATH", help="validation split")
     p.add_argument("--test", metavar="PATH", help="test split")
-    p.add_argument("--eval", nargs="+", default=[], metavar="FILE",
-                   help="evaluation sets (JSONL etc.), each checked against train under its file name")
-    p.add_argument("--eval-field", metavar="NAME", help="text field of the --eval files (default: auto-detect)")
+    p.add_argument("--eval", nargs="+", default=[], metavar="FILE[:FIELD]",
+                   help="evaluation sets (JSONL, JSON, Parquet, CSV), each checked against train under its file "
+                        "name; FILE:FIELD+FIELD audits those fields joined by newlines (nested: question.stem; "
+                        "lists: choices); without FIELD the fields are detected")
+    p.add_argument("--eval-field", metavar="NAME",
+                   help="text field of the --eval files given without :FIELD (default: auto-detect)")
+    p.add_argument("--eval-id-field", metavar="NAME",
+                   help="id field of the --eval files (default: id, idx, pairID, ... when present, else the row); "
+                        "doc_ids read <set>:<id>")
     add_input_args(p, what="--train/--val/--test")
     n = p.add_argument_group("normalization (the same for every pass)")
     n.add_argument("--fold-digits", action="store_true", help="normalize every digit to 0 before comparing")
     n.add_argument("--keep-case", action="store_true", help="do not lower-case before comparing")
     n.add_argument("--keep-punctuation", action="store_true", help="do not strip punctuation before comparing")
-    g = p.add_argument_group("near-duplicates (MinHash + LSH, every candidate verified)")
-    g.add_argument("--no-near", action="store_true", help="skip the near-duplicate pass")
-    g.add_argument("--near-threshold", type=float, default=0.8, metavar="J",
-                   help="exact Jaccard for a near-duplicate (default 0.8)")
-    g.add_argument("--threshold", dest="near_threshold", type=float, metavar="J", action=DeprecatedAlias,
-                   help="deprecated alias of --near-threshold (kept for one release)")
-    g.add_argument("--num-perm", type=int, default=128, metavar="N", help="MinHash permutations (default 128)")
-    g.add_argument("--ngram", type=int, default=5, metavar="N",
-                   help="words per shingle (characters with --char-ngrams)")
-    g.add_argument("--char-ngrams", action="store_true", help="shingle characters instead of words")
-    g.add_argument("--bands", type=int, default=None, metavar="N", help="LSH bands (with --rows; default: optimized)")
-    g.add_argument("--rows", type=int, default=None, metavar="N", help="LSH rows per band (with --bands)")
-    g.add_argument("--near-mode", choices=["cross", "within", "both"], default="cross",
-                   help="pairs across splits (leaks, default), inside each split, or both")
-    g.add_argument("--minhash-seed", type=int, default=1, metavar="N", help="permutation seed (datasketch's meaning)")
-    g.add_argument("--minhash-scheme", choices=list(SCHEMES), default="affine32",
-                   help="datasketch permutation scheme of the signatures (default affine32)")
+    add_near_args(p, mode="cross")
     c = p.add_argument_group("containment (short documents inside long training documents)")
     c.add_argument("--no-containment", action="store_true", help="skip the containment pass")
-    c.add_argument("--containment-ngram", type=int, default=13, metavar="N", help="words per n-gram (default 13)")
+    c.add_argument("--containment-ngram", type=int, default=13, metavar="N",
+                   help="words per n-gram, the most a split's item lengths may choose (default 13)")
+    c.add_argument("--containment-min-ngram", type=int, default=8, metavar="N",
+                   help="the least n: each split's n is the 5th percentile of its item word counts, clamped to "
+                        "this..--containment-ngram (default 8; equal to --containment-ngram: a fixed n)")
+    c.add_argument("--containment-min-words", type=int, default=5, metavar="N",
+                   help="items shorter than their split's n but of at least N words are matched whole, as a "
+                        "contiguous word sequence of a train document; shorter ones are not checked (default 5)")
     c.add_argument("--containment-threshold", type=float, default=0.5, metavar="F",
                    help="flag a document when this share of its n-grams occurs in train (default 0.5)")
     c.add_argument("--max-ngram-doc-freq", type=int, default=100, metavar="N",
                    help="ignore n-grams found in more train documents than this (boilerplate; default 100)")
+    t = p.add_argument_group("trivial leaks (headings, boilerplate: counted apart, not in the headline)")
+    t.add_argument("--trivial-words", type=int, default=4, metavar="N",
+                   help="a leak whose matched text has at most N words is trivial (default 4)")
+    t.add_argument("--trivial-copies", type=int, default=10, metavar="N",
+                   help="a leak whose text is in at least N train documents is trivial (default 10)")
     add_model_args(p, what="reference model for val/test perplexity with and without the leaked documents "
                            "(default: no scoring)")
     x = p.add_argument_group("explanation (with --model)")
@@ -92,16 +93,16 @@ def fail_threshold(value: str):
 
 def config_from_args(args: argparse.Namespace):
     from ..api.split import SplitConfig
+    from ..findings.leaks import TrivialRule
     from ..passes.containment import ContainmentConfig
     from ..passes.near import NearConfig
     from ..text import NormalizeConfig
-    from ._common import read_config, score_config
+    from ._common import near_config, read_config, score_config
 
-    near = None if args.no_near else NearConfig(
-        threshold=args.near_threshold, num_perm=args.num_perm, ngram=args.ngram, char_ngrams=args.char_ngrams,
-        bands=args.bands, rows=args.rows, mode=args.near_mode, seed=args.minhash_seed, scheme=args.minhash_scheme)
+    near = near_config(args)
     cont = None if args.no_containment else ContainmentConfig(
-        ngram=args.containment_ngram, threshold=args.containment_threshold, max_ngram_doc_freq=args.max_ngram_doc_freq)
+        ngram=args.containment_ngram, threshold=args.containment_threshold, max_ngram_doc_freq=args.max_ngram_doc_freq,
+        min_ngram=args.containment_min_ngram, min_item_words=args.containment_min_words)
     return SplitConfig(
         read=read_config(args),
         normalize=NormalizeConfig(lower=not args.keep_case, punctuation=not args.keep_punctuation,
@@ -111,7 +112,8 @@ def config_from_args(args: argparse.Namespace):
         train_sample=args.train_sample, log=tuple(args.log),
         log_read={"fmt": args.log_format, "pattern": args.pattern, "step_column": args.step_column,
                   "metric": args.metric, "eval_metric": args.eval_metric},
-        engine=args.engine)
+        eval_id_field=args.eval_id_field,
+        trivial=TrivialRule(max_words=args.trivial_words, min_copies=args.trivial_copies), engine=args.engine)
 
 
 def run(args: argparse.Namespace) -> int:

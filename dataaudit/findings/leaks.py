@@ -2,10 +2,19 @@
 
 A validation document found by several passes is one leaked document: counts in the verdict and the
 ``--fail-on`` fraction are of distinct documents, with which passes found each.
+
+Trivial leaks. Headings and boilerplate lines (WikiText's ``= = History = =``, a lone speaker tag such as
+``ROMEO:``) are in train as surely as in val, and would fill the leak list. A leak is *trivial* when its
+matched text is very short or very frequent (:class:`TrivialRule`): at most ``max_words`` words after
+normalization (the whole document for exact and near leaks, the matched spans for contained ones), or the
+same text held by at least ``min_copies`` train documents. Trivial leaks stay in leaks.parquet (column
+``trivial``) and in the tables, are counted apart (``trivial``), and are left out of ``leaked_docs``, the
+verdict's headline and ``--fail-on``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,15 +27,47 @@ LEAKS_SCHEMA = pa.schema([
     ("doc_id", pa.string()), ("split", pa.string()), ("exact", pa.bool_()),
     ("near_jaccard", pa.float64()), ("containment", pa.float64()), ("passes", pa.list_(pa.string())),
     ("train_doc_ids", pa.list_(pa.string())),
+    ("trivial", pa.bool_()),            # very short or very frequent matched text (TrivialRule)
+    ("matched_words", pa.int64()),      # words of the matched text (normalized)
+    ("excerpt", pa.string()),           # the document's text, truncated (for reading, not for matching)
 ])
 
 MAX_TRAIN_IDS = 20
+EXCERPT_CHARS = 200
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrivialRule:
+    """Which leaks are headings or boilerplate rather than contamination."""
+
+    max_words: int = 4       # matched text of at most this many words is trivial ("= = History = =", "ROMEO:")
+    min_copies: int = 10     # text held by at least this many train documents is trivial (a template line)
+
+    def __post_init__(self) -> None:
+        from ..errors import ConfigError
+
+        if self.max_words < 0 or self.min_copies < 1:
+            raise ConfigError(f"--trivial-words {self.max_words} must be >= 0 and --trivial-copies "
+                              f"{self.min_copies} >= 1")
+
+    def is_trivial(self, words: int, copies: int) -> bool:
+        """>>> TrivialRule().is_trivial(1, 1), TrivialRule().is_trivial(30, 12), TrivialRule().is_trivial(30, 1)
+        (True, True, False)
+        """
+        return words <= self.max_words or copies >= self.min_copies
 
 
 def merge_leaks(stage: Path, files: dict[str, str], documents: dict[str, int], train_split: str = "train",
-                top: int = 20) -> PassResult:
-    """Read the passes' findings in ``stage`` and write ``leaks.parquet``; return counts per split."""
+                top: int = 20, *, sources=None, normalize=None, trivial: TrivialRule = TrivialRule()) -> PassResult:
+    """Read the passes' findings in ``stage`` and write ``leaks.parquet``; return counts per split.
+
+    With ``sources`` (split -> batches of the non-train splits), the leaked documents' texts are looked up
+    once more (those documents only) for their word counts and excerpts, and trivial leaks are classified;
+    without, no leak is trivial.
+    """
     rows: dict[tuple[str, str], dict] = {}
+    copies: dict[tuple[str, str], int] = {}
+    spans: dict[tuple[str, str], int] = {}
 
     def get(doc_id: str, split: str) -> dict:
         key = (split, doc_id)
@@ -44,8 +85,10 @@ def merge_leaks(stage: Path, files: dict[str, str], documents: dict[str, int], t
                 r["train_doc_ids"].append(i)
 
     if "exact_leaks" in files:
-        for e in pq.read_table(stage / files["exact_leaks"], columns=["doc_id", "split", "train_doc_ids"]).to_pylist():
+        for e in pq.read_table(stage / files["exact_leaks"], columns=["doc_id", "split", "train_doc_ids",
+                                                                      "n_train_copies"]).to_pylist():
             r = get(e["doc_id"], e["split"])
+            copies[(e["split"], e["doc_id"])] = int(e["n_train_copies"])
             r["exact"] = True
             add_ids(r, e["train_doc_ids"])
     if "near_pairs" in files:
@@ -63,16 +106,19 @@ def merge_leaks(stage: Path, files: dict[str, str], documents: dict[str, int], t
             add_ids(r, [other])
     if "containment" in files:
         t = pq.read_table(stage / files["containment"], columns=["doc_id", "split", "flagged", "containment",
-                                                                   "train_doc_ids"])
+                                                                   "train_doc_ids", "spans", "n_train_docs"])
         for c in t.to_pylist():
             if not c["flagged"]:
                 continue
             r = get(c["doc_id"], c["split"])
+            spans[(c["split"], c["doc_id"])] = sum(b - a for a, b in c["spans"] or ())
+            copies.setdefault((c["split"], c["doc_id"]), 0)
             r["containment"] = float(c["containment"])
             add_ids(r, c["train_doc_ids"])
     for r in rows.values():
         r["passes"] = [p for p, on in (("exact", r["exact"]), ("near", r["near_jaccard"] is not None),
                                        ("containment", r["containment"] is not None)) if on]
+    _classify(rows, copies, spans, sources, normalize, trivial)
     ordered = [rows[k] for k in sorted(rows)]
     table = pa.Table.from_pylist(ordered, schema=LEAKS_SCHEMA)
     write_parquet_atomic(stage / "leaks.parquet", table)
@@ -81,14 +127,45 @@ def merge_leaks(stage: Path, files: dict[str, str], documents: dict[str, int], t
     for name, docs in documents.items():
         if name == train_split:
             continue
-        mine = [r for r in ordered if r["split"] == name]
+        mine = [r for r in ordered if r["split"] == name and not r["trivial"]]
         by_split[name] = {
             "docs": docs, "leaked_docs": len(mine),
             "leaked_doc_fraction": len(mine) / docs if docs else 0.0,
             "exact": sum(r["exact"] for r in mine),
             "near_not_exact": sum(not r["exact"] and r["near_jaccard"] is not None for r in mine),
             "containment_only": sum(r["passes"] == ["containment"] for r in mine),
+            "trivial": sum(r["split"] == name and r["trivial"] for r in ordered),
         }
-    listed = sorted(ordered, key=lambda r: (r["exact"], -(r["near_jaccard"] or 0), -(r["containment"] or 0)))[:top]
-    return PassResult(name="leaks", summary={"by_split": by_split, "leaked_docs": len(ordered)},
+    listed = sorted(ordered, key=lambda r: (r["trivial"], r["exact"], -(r["near_jaccard"] or 0),
+                                            -(r["containment"] or 0)))[:top]
+    n_trivial = sum(r["trivial"] for r in ordered)
+    return PassResult(name="leaks", summary={"by_split": by_split, "leaked_docs": len(ordered) - n_trivial,
+                                             "trivial": n_trivial, "rule": vars(trivial).copy()},
                       findings={"leaked": listed}, files={"leaks": "leaks.parquet"})
+
+
+def _classify(rows: dict, copies: dict, spans: dict, sources, normalize, trivial: TrivialRule) -> None:
+    """Set ``trivial``, ``matched_words`` and ``excerpt`` of every merged leak (a second look at its text)."""
+    for r in rows.values():
+        r.update(trivial=False, matched_words=None, excerpt=None)
+    if sources is None or not rows:
+        return
+    from ..passes.exact import look_up_texts
+    from ..text import DEFAULT_NORMALIZE, normalize_array
+
+    wanted: dict[str, set[str]] = {}
+    for split, doc_id in rows:
+        wanted.setdefault(split, set()).add(doc_id)
+    texts = look_up_texts(sources, wanted)
+    keys = list(texts)
+    norm = normalize_array(pa.array([texts[k] for k in keys], pa.large_string()),
+                           normalize or DEFAULT_NORMALIZE).to_pylist() if keys else []
+    words = {k: len(t.split()) for k, t in zip(keys, norm)}
+    for key, r in rows.items():
+        if key not in texts:
+            continue
+        w = words[key] if r["exact"] or r["near_jaccard"] is not None else spans.get(key, words[key])
+        r["matched_words"] = w
+        r["trivial"] = trivial.is_trivial(w, copies.get(key, 0))
+        t = " ".join(texts[key].split())
+        r["excerpt"] = t if len(t) <= EXCERPT_CHARS else t[: EXCERPT_CHARS - 3] + "..."

@@ -13,8 +13,15 @@ counts as unmatched, so one shared phrase cannot flag a document; such n-grams a
 For each document with matches the table lists the matched spans (word ranges of the normalized text, with
 an excerpt) and the training documents holding them, most matched first.
 
-Documents shorter than ``ngram`` words have no n-gram and cannot be checked here; they are counted
-(``too_short``) and the exact and near passes still see them.
+Adaptive n and whole items (GPT-3's decontamination, Brown et al. 2020, appendix C). One n does not fit
+every set: most NaturalQuestions questions are under 13 words. Each small split gets its own n, the
+``length_percentile``-th percentile of its items' word counts clamped to ``min_ngram..ngram`` (8..13 by
+default), and an item shorter than its split's n but of at least ``min_item_words`` words is matched
+*whole*: its normalized text as a contiguous word sequence of a training document (one "n-gram" of its own
+length). Only items under ``min_item_words`` words cannot be checked; they are counted (``too_short``) and
+the exact and near passes still see them. Lookups of every length share one index: each hash is salted with
+its length, and train is hashed once per distinct length while it streams, so memory stays that of the
+small side.
 """
 
 from __future__ import annotations
@@ -43,6 +50,9 @@ CONTAINMENT_SCHEMA = pa.schema([
     ("boilerplate_ngrams", pa.int64()),      # positions whose n-gram is in > max_ngram_doc_freq train docs
     ("spans", pa.list_(pa.list_(pa.int64(), 2))),   # matched [start, end) word ranges of the normalized text
     ("excerpt", pa.string()),                # the longest matched span's text (normalized, truncated)
+    ("ngram", pa.int64()),                   # words per n-gram used for this document (its split's n, or its
+                                             # own length when matched whole)
+    ("whole", pa.bool_()),                   # shorter than its split's n: matched as one contiguous sequence
     ("n_train_docs", pa.int64()),            # training documents holding at least one matched n-gram
     ("train_doc_ids", pa.list_(pa.string())),        # the first max_train_ids of them, most matches first
     ("train_doc_matches", pa.list_(pa.int64())),     # matched n-grams of this document in each of those
@@ -53,7 +63,10 @@ CONTAINMENT_SCHEMA = pa.schema([
 class ContainmentConfig:
     """Settings of the containment (n-gram overlap) pass."""
 
-    ngram: int = 13                 # words per n-gram: 13 as GPT-3's and datatrove's decontamination
+    ngram: int = 13                 # words per n-gram (the most; see min_ngram): 13 as GPT-3's and datatrove's
+    min_ngram: int = 8              # the least n a split's item lengths may choose (GPT-3: 8); = ngram: fixed n
+    length_percentile: float = 5.0  # a split's n is this percentile of its items' word counts, clamped
+    min_item_words: int = 5         # items shorter than n but this long are matched whole; shorter: unchecked
     threshold: float = 0.5          # flag a document when this share of its n-grams occurs in train
     max_ngram_doc_freq: int = 100   # n-grams in more train documents than this are boilerplate: ignored
     max_train_ids: int = 20         # train doc_ids listed per document (the count is always exact)
@@ -68,11 +81,43 @@ class ContainmentConfig:
         if self.max_ngram_doc_freq < 1:
             raise ConfigError(f"max_ngram_doc_freq {self.max_ngram_doc_freq} must be at least 1 "
                               "(it is the number of train documents an n-gram may occur in and still count)")
+        if not isinstance(self.min_ngram, int) or self.min_ngram < 1:
+            raise ConfigError(f"--containment-min-ngram {self.min_ngram!r} must be a positive integer (8 by default)")
+        if not 0 <= self.length_percentile <= 100:
+            raise ConfigError(f"length_percentile {self.length_percentile} must be in 0..100 (5 by default)")
+        if not isinstance(self.min_item_words, int) or self.min_item_words < 1:
+            raise ConfigError(f"--containment-min-words {self.min_item_words!r} must be a positive integer")
         if self.max_train_ids < 0 or self.excerpt_chars < 0:
             raise ConfigError("max_train_ids and excerpt_chars must be non-negative")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def ngram_for(self, word_counts: np.ndarray) -> int:
+        """The n of a split with these item word counts.
+
+        >>> ContainmentConfig().ngram_for(np.array([6, 9, 10, 12, 30] * 4))
+        8
+        >>> ContainmentConfig().ngram_for(np.array([40, 60, 80]))
+        13
+        """
+        lo = min(self.min_ngram, self.ngram)
+        wc = word_counts[word_counts > 0]
+        if not len(wc):
+            return self.ngram
+        return int(np.clip(int(np.floor(np.percentile(wc, self.length_percentile))), lo, self.ngram))
+
+
+_SALT = 0x9E3779B97F4A7C15
+
+
+def _salted(h: np.ndarray, length: int) -> np.ndarray:
+    """Hashes of n-grams of ``length`` words, made distinct from those of other lengths."""
+    return h ^ np.uint64((length * _SALT) & 0xFFFFFFFFFFFFFFFF)
+
+
+def _word_counts(norm: pa.Array) -> np.ndarray:
+    return hash_shingles(norm, 1, keep_short=False).counts().astype(np.int64)
 
 
 def _column(batch: pa.RecordBatch, name: str) -> pa.Array:
@@ -80,25 +125,52 @@ def _column(batch: pa.RecordBatch, name: str) -> pa.Array:
 
 
 class _Index:
-    """The small side's n-grams: per position (hash, doc, word position), and the sorted distinct hashes."""
+    """The small side's n-grams: per position (salted hash, doc, word position), and the sorted distinct hashes.
+
+    Per document: ``counts`` (positions), ``n_of_doc`` (words per n-gram; 0: not checked), ``whole``.
+    """
 
     def __init__(self, small: dict[str, Source], cfg: ContainmentConfig, normalize: NormalizeConfig, progress):
-        hashes, docs, pos, ids, codes, counts = [], [], [], [], [], []
+        hashes, docs, pos, ids, codes, counts, nod, whole = [], [], [], [], [], [], [], []
         base = 0
         self.split_names = list(small)
+        self.ngram_by_split: dict[str, int] = {}
         for code, (split, make) in enumerate(small.items()):
+            wc_all = [_word_counts(normalize_array(_column(b, "text"), normalize)) for b in make()]
+            n = cfg.ngram_for(np.concatenate(wc_all) if wc_all else np.zeros(0, np.int64))
+            self.ngram_by_split[split] = n
             for batch in make():
-                sh = hash_shingles(normalize_array(_column(batch, "text"), normalize), cfg.ngram, keep_short=False)
-                c = sh.counts()
-                hashes.append(sh.hashes)
-                docs.append(np.repeat(np.arange(base, base + len(c), dtype=np.int64), c))
-                pos.append(np.arange(len(sh.hashes), dtype=np.int64) - np.repeat(sh.offsets[:-1], c))
+                norm = normalize_array(_column(batch, "text"), normalize)
+                wc = _word_counts(norm)
+                sh = hash_shingles(norm, n, keep_short=False)
+                c = sh.counts().astype(np.int64)
+                k = len(c)
+                h_parts = [_salted(sh.hashes, n)]
+                d_parts = [np.repeat(np.arange(base, base + k, dtype=np.int64), c)]
+                p_parts = [np.arange(len(sh.hashes), dtype=np.int64) - np.repeat(sh.offsets[:-1], c)]
+                n_doc = np.where(c > 0, n, 0).astype(np.int64)
+                short = np.flatnonzero((wc < n) & (wc >= cfg.min_item_words))
+                for length in np.unique(wc[short]).tolist():
+                    sel = short[wc[short] == length]
+                    hs = hash_shingles(norm.take(pa.array(sel, pa.int64())), int(length), keep_short=False)
+                    h_parts.append(_salted(hs.hashes, int(length)))
+                    d_parts.append(base + sel)
+                    p_parts.append(np.zeros(len(sel), np.int64))
+                    c[sel] = 1
+                    n_doc[sel] = length
+                hh, dd, pp = np.concatenate(h_parts), np.concatenate(d_parts), np.concatenate(p_parts)
+                order = np.argsort(dd, kind="stable")
+                hashes.append(hh[order])
+                docs.append(dd[order])
+                pos.append(pp[order])
                 ids.append(_column(batch, "doc_id").cast(pa.string()))
-                codes.append(np.full(len(c), code, np.int16))
+                codes.append(np.full(k, code, np.int16))
                 counts.append(c)
-                base += len(c)
+                nod.append(n_doc)
+                whole.append((n_doc > 0) & (n_doc < n))
+                base += k
                 if progress:
-                    progress(f"containment: index {split}", len(c))
+                    progress(f"containment: index {split}", k)
         cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))
         self.hashes = cat(hashes, np.uint64)
         self.doc = cat(docs, np.int64)
@@ -106,7 +178,11 @@ class _Index:
         self.ids = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
         self.codes = cat(codes, np.int16)
         self.counts = cat(counts, np.int64)
+        self.n_of_doc = cat(nod, np.int64)
+        self.whole = cat(whole, np.bool_)
+        self.lengths = sorted(set(np.unique(self.n_of_doc[self.n_of_doc > 0]).tolist()))
         self.uniq, self.uid = np.unique(self.hashes, return_inverse=True)
+        self.uid = self.uid.reshape(-1)
         self.n_docs = base
         # a bitmap of the top bits of every indexed hash, ~32 bits per distinct n-gram: a lookup costs one
         # gather instead of a binary search with ~24 cache misses (1.2 s -> 0.08 s per 1M lookups in a
@@ -135,9 +211,10 @@ def _stream_large(index: _Index, large: Source, cfg: ContainmentConfig, normaliz
     base = 0
     for batch in large():
         n = batch.num_rows
-        if len(index.uniq):
-            sh = hash_shingles(normalize_array(_column(batch, "text"), normalize), cfg.ngram, keep_short=False)
-            found, j = index.lookup(sh.hashes)
+        norm = normalize_array(_column(batch, "text"), normalize) if len(index.uniq) else None
+        for length in index.lengths if len(index.uniq) else ():
+            sh = hash_shingles(norm, length, keep_short=False)
+            found, j = index.lookup(_salted(sh.hashes, length))
             if len(found):
                 doc = np.searchsorted(sh.offsets, found, side="right").astype(np.int64) - 1 + base
                 key = np.unique((doc << np.int64(32)) | j.astype(np.int64))   # one per (doc, n-gram)
@@ -215,6 +292,8 @@ def run_containment(small: dict[str, Source], large: Source, config: Containment
         "boilerplate_ngrams": pa.array(boiler[with_matches], pa.int64()),
         "spans": pa.array([rows[d]["spans"] for d in with_matches.tolist()], CONTAINMENT_SCHEMA.field("spans").type),
         "excerpt": pa.array([excerpts.get(d, "") for d in with_matches.tolist()], pa.string()),
+        "ngram": pa.array(index.n_of_doc[with_matches], pa.int64()),
+        "whole": pa.array(index.whole[with_matches], pa.bool_()),
         "n_train_docs": pa.array([rows[d]["n_train_docs"] for d in with_matches.tolist()], pa.int64()),
         "train_doc_ids": pa.array([rows[d]["train_doc_ids"] for d in with_matches.tolist()], pa.list_(pa.string())),
         "train_doc_matches": pa.array([rows[d]["train_doc_matches"] for d in with_matches.tolist()],
@@ -238,7 +317,7 @@ def _rows(index: _Index, with_matches, pos_matched, hit_uid, hit_doc, train_name
         docs = np.concatenate([hd[a:b] for a, b in zip(lo, hi)]) if len(uids) else np.zeros(0, np.int64)
         tdocs, tcounts = np.unique(docs, return_counts=True)
         top = np.lexsort((tdocs, -tcounts))[: cfg.max_train_ids]
-        rows[d] = {"spans": _spans(p_pos[s:e], cfg.ngram), "n_train_docs": int(len(tdocs)),
+        rows[d] = {"spans": _spans(p_pos[s:e], int(index.n_of_doc[d])), "n_train_docs": int(len(tdocs)),
                    "train_doc_ids": [train_names[int(t)] for t in tdocs[top]],
                    "train_doc_matches": tcounts[top].astype(np.int64).tolist()}
     return rows
@@ -270,9 +349,12 @@ def _result(cfg, normalize, index: _Index, table: pa.Table, flagged, n_train, co
     fl = table.filter(table["flagged"])
     leaked_by_split = {n: int(((index.codes == i) & flagged).sum()) for i, n in enumerate(names)}
     too_short = {n: int(((index.codes == i) & (index.counts == 0)).sum()) for i, n in enumerate(names)}
+    whole = {n: int(((index.codes == i) & index.whole).sum()) for i, n in enumerate(names)}
+    whole_flagged = {n: int(((index.codes == i) & index.whole & flagged).sum()) for i, n in enumerate(names)}
     summary = {
         "documents": {n: int((index.codes == i).sum()) for i, n in enumerate(names)},
         "train_documents": int(n_train), "too_short": too_short,
+        "ngram_by_split": dict(index.ngram_by_split), "matched_whole": whole, "whole_flagged": whole_flagged,
         "ngrams_indexed": int(len(index.hashes)), "distinct_ngrams": int(len(index.uniq)),
         "boilerplate_ngrams": int(common.sum()),
         "docs_with_matches": int(table.num_rows),

@@ -44,6 +44,36 @@ class ExactConfig:
 
     n_buckets: int = 64          # spill files: a bucket holds ~1/n_buckets of the hash records in memory
     max_train_ids: int = 20      # train doc_ids listed per leaked document (the count is always exact)
+    excerpt_chars: int = 200     # excerpt of each listed leak and duplicate group (0: none); the texts of the
+                                 # listed top-k documents only are fetched, in a second look at their splits
+
+
+def look_up_texts(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], wanted: dict[str, set[str]],
+                  limit: int | None = None, normalize: NormalizeConfig | None = None) -> dict[tuple[str, str], str]:
+    """(split, doc_id) -> text for the ``wanted`` doc_ids of each split, read in one more streamed look at
+    those splits only (stopping at the last one found). Memory holds the wanted texts, cut to ``limit``
+    characters; with ``normalize``, the normalized text instead (for word counts)."""
+    from ..text import normalize_array
+
+    out: dict[tuple[str, str], str] = {}
+    for split, ids in wanted.items():
+        if not ids or split not in sources:
+            continue
+        left = set(ids)
+        for batch in sources[split]():
+            doc_ids = batch.column(0).to_pylist()
+            hit = [i for i, d in enumerate(doc_ids) if d in left]
+            if not hit:
+                continue
+            texts = batch.column(2).take(pa.array(hit, pa.int64()))
+            if normalize is not None:
+                texts = normalize_array(texts, normalize)
+            for i, t in zip(hit, texts.to_pylist()):
+                out[(split, doc_ids[i])] = t if limit is None or len(t) <= limit else t[: limit]
+                left.discard(doc_ids[i])
+            if not left:
+                break
+    return out
 
 
 def _digests(texts: pa.Array, normalize: NormalizeConfig) -> bytes:
@@ -181,6 +211,11 @@ def _group_bucket(t: pa.Table, cfg: ExactConfig, counts: dict[str, SplitCounts],
     return dup_rows, leak_rows
 
 
+def _cut(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _rows_to_table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
     cols = list(zip(*rows)) if rows else [[] for _ in schema]
     return pa.table([pa.array(list(c), f.type) for c, f in zip(cols, schema)], schema=schema)
@@ -221,15 +256,26 @@ def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_di
     leak_t = _rows_to_table(leaks, LEAKS_SCHEMA).sort_by([("split", "ascending"), ("doc_id", "ascending")])
     write_parquet_atomic(out_dir / "exact_duplicates.parquet", dup_t)
     write_parquet_atomic(out_dir / "exact_leaks.parquet", leak_t)
-    return _result(counts, dup_t, leak_t, config, normalize, top, train_split)
+    return _result(counts, dup_t, leak_t, config, normalize, top, train_split, sources)
 
 
 def _result(counts, dup_t: pa.Table, leak_t: pa.Table, config: ExactConfig, normalize: NormalizeConfig,
-            top: int, train_split: str) -> PassResult:
+            top: int, train_split: str, sources=None) -> PassResult:
     groups = (dup_t.filter(pc.field("is_first")).sort_by([("group_size", "descending"), ("group_id", "ascending")])
               .select(["split", "group_id", "group_size", "first_doc_id", "n_bytes"]))
     top_groups = groups.slice(0, top).to_pylist()
     top_leaks = leak_t.sort_by([("n_bytes", "descending"), ("doc_id", "ascending")]).slice(0, top).to_pylist()
+    if sources is not None and config.excerpt_chars:
+        wanted: dict[str, set[str]] = {}
+        for r in top_leaks:
+            wanted.setdefault(r["split"], set()).add(r["doc_id"])
+        for g in top_groups:
+            wanted.setdefault(g["split"], set()).add(g["first_doc_id"])
+        texts = look_up_texts(sources, wanted, config.excerpt_chars + 1)
+        for r in top_leaks:
+            r["excerpt"] = _cut(texts.get((r["split"], r["doc_id"]), ""), config.excerpt_chars)
+        for g in top_groups:
+            g["excerpt"] = _cut(texts.get((g["split"], g["first_doc_id"]), ""), config.excerpt_chars)
     summary = {"splits": {k: v.to_dict() for k, v in counts.items()},
                "leaked_docs": sum(v.leaked_docs for v in counts.values()),
                "duplicate_groups": groups.num_rows}
