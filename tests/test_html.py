@@ -236,6 +236,9 @@ def test_svg_ticks_scales_and_caps():
     # on a log axis the bins of equal ratio have equal width
     widths = [float(w) for w in re.findall(r'<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)"', h)]
     assert max(widths) - min(widths) < 0.2
+    # empty bins at both ends are left out; a zero first edge on a log axis is drawn at a tenth of the next
+    t = svg.histogram([0, 1, 2, 4, 8, 16, 32], [3, 0, 4, 0, 0, 0], title="t", log_x=True)
+    assert t.count("<rect") == 2 and ">0.1<" in t and ">10<" not in t
     with pytest.raises(ValueError):
         svg.histogram([0, 1], [1, 2], title="bad")
     many = svg.histogram(list(range(1001)), [1] * 1000, title="many")

@@ -215,12 +215,19 @@ def _legend(entries: list[tuple[str, str]]) -> list[str]:
 
 
 def histogram(edges: Sequence[float], counts: Sequence[int], *, title: str, x_label: str = "",
-              y_label: str = "documents", log_x: bool = False) -> str:
+              y_label: str = "documents", log_x: bool = False, trim: bool = True) -> str:
     """Bars from pre-binned ``counts`` between ``edges`` (``len(edges) == len(counts) + 1``); ``log_x``
-    draws the x axis in log10 (edges must then be positive)."""
+    draws the x axis in log10 (a first edge <= 0 is then drawn at a tenth of the second). ``trim`` leaves
+    out the empty bins at both ends, so fixed wide bins (1 .. 64 Mi) show where the data is."""
     if len(edges) != len(counts) + 1:
         raise ValueError(f"histogram: {len(edges)} edges for {len(counts)} counts; need len(counts) + 1")
     edges, counts = [float(e) for e in edges], [int(c) for c in counts]
+    if trim and any(counts):
+        a = next(i for i, c in enumerate(counts) if c)
+        b = len(counts) - next(i for i, c in enumerate(reversed(counts)) if c)
+        edges, counts = edges[a:b + 1], counts[a:b]
+    if log_x and len(edges) > 1 and edges[0] <= 0 < edges[1]:
+        edges[0] = edges[1] / 10
     if len(counts) > MAX_BINS:                   # merge neighbours until at most MAX_BINS bins
         k = math.ceil(len(counts) / MAX_BINS)
         counts = [sum(counts[i:i + k]) for i in range(0, len(counts), k)]
