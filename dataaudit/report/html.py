@@ -275,7 +275,7 @@ def to_html(report: Report) -> str:
     body = "".join(r.section(s, sid) for s, sid in zip(sections, sids))
     nav = "".join(f'<a href="#{sid}">{escape(_cut(s.title, 60))}</a>' for s, sid in zip(sections, sids))
     version = escape(str(report.versions.get("dataaudit", "?")))
-    kind = escape(str(report.kind))
+    kind = escape({"report": "dataset"}.get(str(report.kind), str(report.kind)))   # not "report report"
     created = escape(str(report.created))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
