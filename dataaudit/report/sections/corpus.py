@@ -35,7 +35,7 @@ def sections(report: Report) -> list[Section]:
                                     [[s.get("documents"), sig.get("bytes"), f"{sig.get('flagged', 0)} "
                                       f"({pct(sig.get('flagged', 0) / n, 1)})",
                                       ((s.get("exact") or {}).get("splits", {}).get("data") or {}).get("dup_docs"),
-                                      (s.get("near") or {}).get("verified_pairs", "off")]], numeric=(0, 1))],
+                                      (s.get("near") or {}).get("verified_pairs", "off")]], numeric=(0, 1, 2, 3, 4))],
                  key="overview")
     if s.get("sources"):
         ov.add(Table(["source", "documents", "bytes", "flagged"],
