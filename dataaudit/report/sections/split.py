@@ -28,6 +28,9 @@ def verdict_lines(report: Report) -> list[str]:
             t += f", {plural(c['near_not_exact'], 'near copy', 'near copies')}"
         if "containment" in s:
             t += f", {c['containment_only']} contained in longer train documents"
+        if c.get("trivial"):
+            t += (f"; besides, {plural(c['trivial'], 'trivial match', 'trivial matches')} (headings, boilerplate: "
+                  f"not counted here)")
         lines.append(t + ".")
     p = s.get("perplexity") or {}
     for name, r in (p.get("by_split") or {}).items():
@@ -138,25 +141,31 @@ def leaks(report: Report) -> list[Section]:
     if lk is None:
         return []
     rows = [[n, c["docs"], f"{c['leaked_docs']} ({pct(c['leaked_doc_fraction'])})", c["exact"],
-             c["near_not_exact"], c["containment_only"]] for n, c in lk["by_split"].items()]
+             c["near_not_exact"], c["containment_only"], c.get("trivial", 0)] for n, c in lk["by_split"].items()]
     s = Section("Leaked documents, all passes", [
-        Table(["split", "docs", "leaked (any pass)", "exact", "near, not exact", "containment only"], rows,
-              numeric=(1, 2, 3, 4, 5))], key="leaks")
-    by = [(n, c) for n, c in lk["by_split"].items()]
-    if by:
-        s.add(Figure("Share of each split's documents that also occur in train (any pass)", svg=bar_chart(
-            [n for n, _ in by], [c["leaked_doc_fraction"] for _, c in by], title="Leaked documents by split",
-            value_labels=[f"{c['leaked_docs']} of {c['docs']} ({pct(c['leaked_doc_fraction'], 1)})" for _, c in by],
-            x_label="share of the split's documents", color="#c44e52")))
+        Table(["split", "docs", "leaked (any pass)", "exact", "near, not exact", "containment only", "trivial"], rows,
+              numeric=(1, 2, 3, 4, 5, 6))], key="leaks")
+    rule = lk.get("rule")
+    if rule:
+        s.add(Para(f"Trivial: matched text of at most {rule['max_words']} words (after normalization) or held by at "
+                   f"least {rule['min_copies']} train documents: headings and boilerplate lines, counted apart and "
+                   f"not in the other columns."))
     listed = (report.findings.get("leaks") or {}).get("leaked") or []
     if listed:
         s.add(Para("Not exact copies (the leaks a hash cannot see), strongest first:" if not listed[0]["exact"]
-                   else "Leaked documents:"))
-        s.add(Table(["doc_id", "split", "passes", "Jaccard", "containment", "train doc_ids"],
+                   else "Leaked documents (trivial ones last):"))
+        s.add(Table(["doc_id", "split", "passes", "Jaccard", "containment", "trivial", "train doc_ids", "text"],
                     [[Lit(r["doc_id"]), r["split"], ", ".join(r["passes"]),
                       num(r["near_jaccard"], 3) if r["near_jaccard"] is not None else "",
                       num(r["containment"], 3) if r["containment"] is not None else "",
-                      ids(r["train_doc_ids"])] for r in listed], numeric=(3, 4)))
+                      "yes" if r.get("trivial") else "", ids(r["train_doc_ids"]),
+                      Lit(r.get("excerpt") or "", 120)] for r in listed], numeric=(3, 4)))
+    sets = report.summary.get("eval_sets") or {}
+    if sets:
+        s.add(Para("Eval sets: the fields audited per file (joined by newlines, list elements one per line):"))
+        s.add(Table(["set", "file", "fields", "chosen by", "id field"],
+                    [[k, Lit(v["file"]), Lit(" + ".join(v["fields"])), v["fields_from"], Lit(v["id_field"] or "row")]
+                     for k, v in sets.items()]))
     return [s]
 
 
@@ -301,14 +310,21 @@ def containment(report: Report) -> list[Section]:
     c = report.config.get("containment") or {}
     train = c.get("train_split", "train")
     sec = Section("Containment (n-gram overlap with train)", [
-        Para(f"Word {c.get('ngram')}-grams of {', '.join(s['documents']) or 'no split'} looked up in "
+        Para(f"Word n-grams of {', '.join(s['documents']) or 'no split'} looked up in "
              f"{s['train_documents']} {train} documents; a document is flagged when >= {c.get('threshold', 0):.0%} of "
              f"its n-grams occur in {train}. N-grams found in more than {c.get('max_ngram_doc_freq')} {train} "
              f"documents count as boilerplate ({s['boilerplate_ngrams']} such)."),
-        Table(["split", "documents", "too short to check", "with matches", "flagged"],
-              [[n, s["documents"][n], s["too_short"].get(n, 0), (s.get("with_matches") or {}).get(n, 0),
-                s["leaked_by_split"].get(n, 0)] for n in s["documents"]], numeric=(1, 2, 3, 4)),
+        Table(["split", "documents", "n", "matched whole", "too short to check", "with matches", "flagged"],
+              [[n, s["documents"][n], (s.get("ngram_by_split") or {}).get(n, c.get("ngram")),
+                (s.get("matched_whole") or {}).get(n, 0), s["too_short"].get(n, 0),
+                (s.get("with_matches") or {}).get(n, 0), s["leaked_by_split"].get(n, 0)] for n in s["documents"]],
+              numeric=(1, 2, 3, 4, 5, 6)),
     ], key="containment")
+    if "ngram_by_split" in s:
+        sec.add(Para(f"n per split: the {c.get('length_percentile', 5):g}th percentile of its item word counts, "
+                     f"clamped to {min(c.get('min_ngram', 8), c.get('ngram', 13))}..{c.get('ngram')}; an item shorter "
+                     f"than n but of at least {c.get('min_item_words')} words is matched whole (its normalized text "
+                     f"as a contiguous word sequence of a {train} document); shorter items are not checked."))
     out = [sec]
     top = (report.findings.get("containment") or {}).get("documents") or []
     if top:
