@@ -81,6 +81,16 @@ def plant(train: list[str], evals: dict[str, list[tuple[str, str]]], per_set: in
     return train + extra, planted
 
 
+def _covered(words: list[str], n: int, text: str) -> bool:
+    """Every word of a matched span lies in some n-gram found verbatim in ``text`` (a span is a union of
+    matched n-grams, which may come from different places of train)."""
+    cov = [False] * len(words)
+    for i in range(max(1, len(words) - n + 1)):
+        if " ".join(words[i:i + n]) in text:
+            cov[i:i + n] = [True] * len(words[i:i + n])
+    return all(cov)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-set", type=int, default=30, help="items planted per set and mode (default 30)")
@@ -148,14 +158,13 @@ def run(corpora: Path, per_set: int, out: Path | None = None) -> dict:
             continue
         c = cont.get(k)
         text = c["excerpt"] if c and c["excerpt"] else normalize(dict(evals[k[0]])[k[1]])
-        text = text[:-3] if text.endswith("...") else text
+        if text.endswith("..."):                     # a truncated excerpt: drop its last, maybe partial, word
+            text = text[:-3].rsplit(" ", 1)[0]
         # a real overlap: the matched text is verbatim in the original corpora, or in train through a planted
         # item that shares it (BoolQ questions share passages; MNLI pairs share premises)
         n = c["ngram"] if c else len(text.split())
         w = text.split()
-        grams = [" ".join(w[i:i + n]) for i in range(max(1, len(w) - n + 1))]   # a span is a union of n-grams
-        where = real if all(g in base_train for g in grams) else shared if all(g in final_train for g in grams) \
-            else false
+        where = real if _covered(w, n, base_train) else shared if _covered(w, n, final_train) else false
         where.append({"doc_id": k[1], "passes": r["passes"], "matched": text[:120]})
     cs = report.summary["containment"]
     return {"seconds": round(secs, 1), "train_docs": len(train), "eval_items": {k: len(v) for k, v in evals.items()},
