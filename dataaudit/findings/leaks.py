@@ -5,8 +5,8 @@ A validation document found by several passes is one leaked document: counts in 
 
 Trivial leaks. Headings and boilerplate lines (WikiText's ``= = History = =``, a lone speaker tag such as
 ``ROMEO:``) are in train as surely as in val, and would fill the leak list. A leak is *trivial* when its
-matched text is very short or very frequent (:class:`TrivialRule`): at most ``max_words`` words after
-normalization (the whole document for exact and near leaks, the matched spans for contained ones), or the
+matched text is very short or very frequent (:class:`TrivialRule`): at most ``max_words`` words with a
+letter or digit after normalization (``= = History = =`` has one; the whole document for exact and near leaks, the matched spans for contained ones), or the
 same text held by at least ``min_copies`` train documents. Trivial leaks stay in leaks.parquet (column
 ``trivial``) and in the tables, are counted apart (``trivial``), and are left out of ``leaked_docs``, the
 verdict's headline and ``--fail-on``.
@@ -28,7 +28,7 @@ LEAKS_SCHEMA = pa.schema([
     ("near_jaccard", pa.float64()), ("containment", pa.float64()), ("passes", pa.list_(pa.string())),
     ("train_doc_ids", pa.list_(pa.string())),
     ("trivial", pa.bool_()),            # very short or very frequent matched text (TrivialRule)
-    ("matched_words", pa.int64()),      # words of the matched text (normalized)
+    ("matched_words", pa.int64()),      # words with a letter or digit in the matched text (normalized)
     ("excerpt", pa.string()),           # the document's text, truncated (for reading, not for matching)
 ])
 
@@ -160,7 +160,7 @@ def _classify(rows: dict, copies: dict, spans: dict, sources, normalize, trivial
     keys = list(texts)
     norm = normalize_array(pa.array([texts[k] for k in keys], pa.large_string()),
                            normalize or DEFAULT_NORMALIZE).to_pylist() if keys else []
-    words = {k: len(t.split()) for k, t in zip(keys, norm)}
+    words = {k: sum(any(ch.isalnum() for ch in w) for w in t.split()) for k, t in zip(keys, norm)}
     for key, r in rows.items():
         if key not in texts:
             continue
