@@ -284,8 +284,8 @@ def to_lean_minhash(signature: np.ndarray, *, seed: int | None = None, scheme: s
         return cls(seed=seed, hashvalues=values, scheme=scheme)
     except TypeError:   # datasketch < 2.0 knows only the legacy scheme and has no `scheme` argument
         if scheme != "legacy":
-            raise ConfigError("datasketch < 2.0 supports only scheme='legacy'; upgrade datasketch or run "
-                              "with --minhash-scheme legacy") from None
+            raise ConfigError("datasketch < 2.0 supports only scheme='legacy'; upgrade datasketch, or make "
+                              "the signatures with scheme='legacy' (NearConfig(scheme='legacy'))") from None
         return cls(seed=seed, hashvalues=values)
 
 
