@@ -371,3 +371,21 @@ def test_an_unreachable_or_malformed_address_is_one_line(address):
     with pytest.raises(ConfigError) as e:
         _check_reachable(address, timeout=2)
     assert "\n" not in str(e.value) and "--ray-address" in str(e.value)
+
+
+@needs_ray
+def test_cli_engine_ray_writes_the_local_tables(ray_runtime, corpus, tmp_path, capsys):
+    import json
+
+    from dataaudit.cli import main
+
+    outs = {}
+    for engine in ("local", "ray"):
+        outs[engine] = tmp_path / engine
+        rc = main(["split", "--train", str(corpus / "train.jsonl"), "--val", str(corpus / "val.jsonl"),
+                   "--test", str(corpus / "test.arrow"), "--out", str(outs[engine]), "--engine", engine,
+                   "--workers", "2", "--quiet", "--format", "json", "--fail-on", "never"])
+        assert rc == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["config"]["engine"]["engine"] == engine
+    _same(outs["local"], outs["ray"])
