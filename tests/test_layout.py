@@ -148,7 +148,7 @@ def _reaching(graph: dict[str, set[str]]) -> dict[str, set[str]]:
             if m in seen:
                 continue
             seen.add(m)
-            todo += [d for d in graph.get(m, ()) if not d.startswith("dataaudit.commands.") or d.endswith("_common")]
+            todo += [d for d in graph.get(m, ()) if not d.startswith("dataaudit.commands.") or d.split(".")[-1].startswith("_")]
         for m in seen:
             out.setdefault(m, set()).add(cmd)
     return out

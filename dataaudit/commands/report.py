@@ -6,7 +6,8 @@ import argparse
 
 
 def register(sub) -> None:
-    from ._common import add_engine_args, add_input_args, add_model_args, add_near_args, add_output_args
+    from ._common import add_engine_args, add_input_args, add_model_args, add_output_args
+    from ._near import add_near_args
 
     p = sub.add_parser("report", help="the dataset report: duplicates, quality signals, distributions, outliers",
                        description="Per-document signals (size; Gopher, C4 and FineWeb quality and repetition "
@@ -26,12 +27,13 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..api.dataset import DatasetConfig, dataset_report
     from ..report.summary import lines
-    from ._common import emit, near_config, read_config, score_config
+    from ._common import emit, read_config, score_config
+    from ._near import near_config
     from ._progress import StderrProgress
 
     cfg = DatasetConfig(read=read_config(args), near=near_config(args), model=args.model, device=args.device,
         cache_dir=args.cache_dir, score=score_config(args), top=args.top, workers=args.workers,
-        engine=args.engine, fail_on=args.fail_on)
+        engine=args.engine, ray_address=args.ray_address, fail_on=args.fail_on)
     prog = StderrProgress(args.quiet)
     try:
         report = dataset_report(args.data, out_dir=args.out, config=cfg, progress=prog)

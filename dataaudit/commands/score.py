@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         score=score_config(args, min_k=args.min_k),
         model=args.model, fit_on=args.fit_on, device=args.device, cache_dir=args.cache_dir,
         use_cache=not args.no_cache, split=args.split, top=args.top, workers=args.workers,
-        engine=args.engine)
+        engine=args.engine, ray_address=args.ray_address)
     prog = StderrProgress(args.quiet)
     try:
         report = score_corpus(args.data, out_dir=args.out, config=cfg, progress=prog)

@@ -106,7 +106,7 @@ def config_from_args(args: argparse.Namespace):
                         spikes=SpikeConfig(**over), diagnose=dcfg, on_bad_record=args.on_bad_record,
                         max_bad_records=args.max_bad_records, forensics=fcfg,
                         plots=not args.no_plots, top=args.top, fail_on=args.fail_on, workers=args.workers,
-                        engine=args.engine)
+                        engine=args.engine, ray_address=args.ray_address)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,8 @@ FAIL_LEVELS = ("duplicate", "leak", "never")
 
 
 def register(sub) -> None:
-    from ._common import add_engine_args, add_input_args, add_model_args, add_near_args, add_output_args
+    from ._common import add_engine_args, add_input_args, add_model_args, add_output_args
+    from ._near import add_near_args
 
     p = sub.add_parser("split", help="find val/test/eval documents that also occur in train",
                        description="Exact (and, where enabled, near-duplicate and containment) leakage between "
@@ -97,7 +98,8 @@ def config_from_args(args: argparse.Namespace):
     from ..passes.containment import ContainmentConfig
     from ..passes.near import NearConfig
     from ..text import NormalizeConfig
-    from ._common import near_config, read_config, score_config
+    from ._common import read_config, score_config
+    from ._near import near_config
 
     near = near_config(args)
     cont = None if args.no_containment else ContainmentConfig(
@@ -113,7 +115,7 @@ def config_from_args(args: argparse.Namespace):
         log_read={"fmt": args.log_format, "pattern": args.pattern, "step_column": args.step_column,
                   "metric": args.metric, "eval_metric": args.eval_metric},
         eval_id_field=args.eval_id_field,
-        trivial=TrivialRule(max_words=args.trivial_words, min_copies=args.trivial_copies), engine=args.engine)
+        trivial=TrivialRule(max_words=args.trivial_words, min_copies=args.trivial_copies), engine=args.engine, ray_address=args.ray_address)
 
 
 def run(args: argparse.Namespace) -> int:

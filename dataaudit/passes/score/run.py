@@ -183,7 +183,7 @@ def run_score(data: Any, *, model: Any, config: ScoreConfig | None = None, read:
         report()
 
     try:
-        if engine is not None and getattr(engine, "workers", 1) > 1:
+        if engine is not None and (getattr(engine, "workers", 1) > 1 or getattr(engine, "name", "") == "ray"):
             register(m)     # the driver's own copy: init_worker in this process does not load a second one
             try:
                 with engine.pool(init_worker, (model_spec(m), cfg)) as pool:
