@@ -25,7 +25,7 @@ def test_rerun_with_fewer_passes_leaves_only_what_the_report_lists(corpus, tmp_p
     assert (out / "near_pairs.parquet").exists() and (out / "containment.parquet").exists()
     _split(corpus, out, "--no-near", "--no-containment")
     doc = json.loads((out / "report.json").read_text())
-    listed = set(doc["files"].values()) | {"report.json", "report.md"}
+    listed = set(doc["files"].values()) | {"report.json", "report.md", "report.html"}
     present = {p.name for p in out.iterdir()} - {".dataaudit", "my_notes.txt"}
     assert present == listed
     assert (out / "my_notes.txt").read_text() == "mine"
