@@ -82,8 +82,12 @@ def explain_lines(name: str, ex: dict) -> list[str]:
             t += " No leaked documents were found, so the leaks explain none of it."
         out.append(t)
     else:
-        out.append(f"{name} loss is not below train ({-gap:.3f} nats/token above the train sample's"
-                   f"{_ci([-x for x in reversed(ex['gap_interval'])] if ex.get('gap_interval') else None)}).")
+        t = (f"{name} loss is not below train ({-gap:.3f} nats/token above the train sample's"
+             f"{_ci([-x for x in reversed(ex['gap_interval'])] if ex.get('gap_interval') else None)})")
+        if any(v["docs"] for v in (ex.get("by_pass") or {}).values()):
+            t += (f"; without its leaked documents it would be {abs(eff):.3f} nats/token "
+                  f"{'higher' if eff > 0 else 'lower'}{_ci(ex.get('leak_effect_interval'))}")
+        out.append(t + ".")
     sh = shift_words(name, ex)
     if sh and gap > 0:
         rem = ex["remaining_gap_nats"]
@@ -125,9 +129,16 @@ def verdict(report: Report) -> Section:
            if not r.get("sample")}
     lowered = [n for n, r in ppl.items() if r["leaked_only"]["docs"] and (r.get("ppl_rise_without_leaked") or 0) > 0]
     if report.summary.get("leaked_docs"):
+        leaky = [n for n, r in ppl.items() if r["leaked_only"]["docs"]]
         if ppl and not lowered:
             s.add(Para("Leaked documents were found, but removing them does not raise perplexity here: they do "
                        "not make validation look better with this model. Drop them anyway before comparing runs."))
+        elif ppl:
+            not_lowered = [n for n in leaky if n not in lowered]
+            t = (f"In {', '.join(lowered)}, the leaked documents make perplexity look better than the model is"
+                 + (f"; in {', '.join(not_lowered)} removing them does not raise it" if not_lowered else "")
+                 + ". Drop them from the evaluation (or from train) before comparing runs.")
+            s.add(Para(t))
         else:
             s.add(Para("Leaked documents make validation perplexity look better than the model is: drop them "
                        "from the evaluation (or from train) before comparing runs."))
