@@ -103,7 +103,8 @@ class NearConfig:
         return d
 
 
-def signatures(texts, config: NearConfig = NearConfig(), normalize: NormalizeConfig = DEFAULT_NORMALIZE) -> np.ndarray:
+def signatures(texts, config: NearConfig = NearConfig(),
+               normalize: NormalizeConfig = DEFAULT_NORMALIZE) -> lsh.Signatures:
     """MinHash signatures (n x num_perm, uint32) of raw texts, exactly as the pass computes them.
 
     Turn one into a datasketch object with ``lsh.to_lean_minhash(sig[i], seed=config.seed,
@@ -119,7 +120,8 @@ def signatures(texts, config: NearConfig = NearConfig(), normalize: NormalizeCon
         sh = sha1_shingle_hashes(norm, config.ngram, char=config.char_ngrams)
     else:
         sh = hash_shingles(norm, config.ngram, char=config.char_ngrams)
-    return lsh.MinHasher(config.num_perm, config.seed, config.scheme).signatures(sh.offsets, minhash_input(sh.hashes))
+    return lsh.MinHasher(config.num_perm, config.seed, config.scheme).signatures(
+        sh.offsets, minhash_input(sh.hashes), shingle_hash=config.hash)
 
 
 # ------------------------------------------------------------------------------------------ worker tasks
@@ -142,7 +144,7 @@ def _sign_task(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         sh = sha1_shingle_hashes(norm, cfg.ngram, char=cfg.char_ngrams)
     else:
         sh = hash_shingles(norm, cfg.ngram, char=cfg.char_ngrams)
-    sig = _STATE["hasher"].signatures(sh.offsets, minhash_input(sh.hashes))
+    sig = _STATE["hasher"].signatures(sh.offsets, minhash_input(sh.hashes), shingle_hash=cfg.hash)
     bands, rows = _STATE["params"]
     return sig, lsh.band_keys(sig, bands, rows), sh.counts()
 
