@@ -67,7 +67,31 @@ class TaskPool:
         self.close(error=exc_type is not None)
 
 
-class LocalEngine:
+class LocalThreads:
+    """The thread pool both engines use for GIL-releasing work on the driver (``threads``, ``_threads``)."""
+
+    threads: int = 1
+    _threads: Any = None
+
+    def thread_map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        """``[fn(x) for x in items]`` on the engine's threads (for GIL-releasing work), in order."""
+        items = list(items)
+        if self.threads == 1 or len(items) < 2:
+            return [fn(x) for x in items]
+        if self._threads is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._threads = ThreadPoolExecutor(self.threads, thread_name_prefix="dataaudit-worker")
+        return list(self._threads.map(fn, items))
+
+    def close_threads(self) -> None:
+        """Shut the threads down (queued work cancelled), so Ctrl-C never waits on an idle worker."""
+        if self._threads is not None:
+            self._threads.shutdown(wait=True, cancel_futures=True)
+            self._threads = None
+
+
+class LocalEngine(LocalThreads):
     """Processes and threads on this machine.
 
     ``workers``: processes for ``pool`` (0: one per CPU core). ``threads``: threads for ``thread_map`` (None:
@@ -87,21 +111,8 @@ class LocalEngine:
         """A process pool whose workers ran ``init(*initargs)``; use it in a ``with`` block."""
         return TaskPool(self.workers, init, initargs)
 
-    def thread_map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
-        """``[fn(x) for x in items]`` on the engine's threads (for GIL-releasing work), in order."""
-        items = list(items)
-        if self.threads == 1 or len(items) < 2:
-            return [fn(x) for x in items]
-        if self._threads is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._threads = ThreadPoolExecutor(self.threads, thread_name_prefix="dataaudit-worker")
-        return list(self._threads.map(fn, items))
-
     def close(self) -> None:
-        if self._threads is not None:
-            self._threads.shutdown(wait=True, cancel_futures=True)
-            self._threads = None
+        self.close_threads()
 
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "workers": self.workers, "threads": self.threads}

@@ -27,7 +27,7 @@ from collections import deque
 from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import ConfigError, DataAuditError
-from .local import _copy_if_slice
+from .local import LocalThreads, _copy_if_slice
 
 RETRIES = 3          # restarts of a dead actor, and re-runs of each of its unfinished tasks
 
@@ -168,7 +168,7 @@ class RayTaskPool:
         self.close(error=exc_type is not None)
 
 
-class RayEngine:
+class RayEngine(LocalThreads):
     """Ray actors for ``pool``, local threads for ``thread_map``.
 
     ``address``: None starts a local Ray runtime with ``workers`` CPUs (0: every core) and stops it on
@@ -213,21 +213,10 @@ class RayEngine:
         """``workers`` actors that ran ``init(*initargs)``; use it in a ``with`` block."""
         return RayTaskPool(self.workers, init, initargs)
 
-    def thread_map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
-        """``[fn(x) for x in items]`` on local threads, in order (see the module docstring for why local)."""
-        items = list(items)
-        if self.threads == 1 or len(items) < 2:
-            return [fn(x) for x in items]
-        if self._threads is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._threads = ThreadPoolExecutor(self.threads, thread_name_prefix="dataaudit-worker")
-        return list(self._threads.map(fn, items))
+    # thread_map: local threads, in order (see the module docstring for why local), from LocalThreads
 
     def close(self) -> None:
-        if self._threads is not None:
-            self._threads.shutdown(wait=True, cancel_futures=True)
-            self._threads = None
+        self.close_threads()
         if self._started:
             import ray
 
