@@ -141,3 +141,14 @@ def emit(report: Report, fmt: str, text_lines: list[str]) -> None:
         sys.stdout.write("\n".join(text_lines) + "\n")
     sys.stdout.flush()
 
+
+
+def run_with_progress(args: argparse.Namespace, job, *a, **kw):
+    """Run an api job with the stderr progress of ``--quiet``; bars are removed however the job ends."""
+    from ._progress import StderrProgress
+
+    prog = StderrProgress(args.quiet)
+    try:
+        return job(*a, progress=prog, **kw)
+    finally:
+        prog.close()

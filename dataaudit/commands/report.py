@@ -27,17 +27,12 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..api.dataset import DatasetConfig, dataset_report
     from ..report.summary import lines
-    from ._common import emit, read_config, score_config
+    from ._common import emit, read_config, score_config, run_with_progress
     from ._near import near_config
-    from ._progress import StderrProgress
 
     cfg = DatasetConfig(read=read_config(args), near=near_config(args), model=args.model, device=args.device,
         cache_dir=args.cache_dir, score=score_config(args), top=args.top, workers=args.workers,
         engine=args.engine, ray_address=args.ray_address, fail_on=args.fail_on)
-    prog = StderrProgress(args.quiet)
-    try:
-        report = dataset_report(args.data, out_dir=args.out, config=cfg, progress=prog)
-    finally:
-        prog.close()
+    report = run_with_progress(args, dataset_report, args.data, out_dir=args.out, config=cfg)
     emit(report, args.format, lines(report, args.out))
     return int(cfg.fail_on == "alert" and bool(report.summary.get("alerts")))

@@ -35,8 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from ..api.score import ScoreJobConfig, score_corpus
     from ..errors import ConfigError
     from ..report.summary import lines
-    from ._common import emit, read_config, score_config
-    from ._progress import StderrProgress
+    from ._common import emit, read_config, score_config, run_with_progress
 
     if args.fail_on != "never":
         raise ConfigError(f"--fail-on {args.fail_on!r}: dataaudit score has no findings to fail on; use 'never'")
@@ -46,11 +45,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, fit_on=args.fit_on, device=args.device, cache_dir=args.cache_dir,
         use_cache=not args.no_cache, split=args.split, top=args.top, workers=args.workers,
         engine=args.engine, ray_address=args.ray_address)
-    prog = StderrProgress(args.quiet)
-    try:
-        report = score_corpus(args.data, out_dir=args.out, config=cfg, progress=prog)
-    finally:
-        prog.close()
+    report = run_with_progress(args, score_corpus, args.data, out_dir=args.out, config=cfg)
     out = lines(report, args.out)
     out.insert(-1, f"scores: {args.out}/scores.parquet")
     emit(report, args.format, out)

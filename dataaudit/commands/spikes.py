@@ -112,14 +112,9 @@ def config_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from ..api.spikes import analyze_spikes, exit_code
     from ..report.summary import lines
-    from ._common import emit
-    from ._progress import StderrProgress
+    from ._common import emit, run_with_progress
 
     cfg = config_from_args(args)
-    prog = StderrProgress(args.quiet)
-    try:
-        report = analyze_spikes(args.log, out_dir=args.out, config=cfg, progress=prog)
-    finally:
-        prog.close()
+    report = run_with_progress(args, analyze_spikes, args.log, out_dir=args.out, config=cfg)
     emit(report, args.format, lines(report, args.out))
     return exit_code(report, cfg.fail_on)

@@ -121,15 +121,10 @@ def config_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from ..api.split import audit_split, exit_code
     from ..report.summary import lines
-    from ._common import emit
-    from ._progress import StderrProgress
+    from ._common import emit, run_with_progress
 
     cfg = config_from_args(args)
-    prog = StderrProgress(args.quiet)
-    try:
-        report = audit_split(args.train, args.val, args.test, evals=args.eval, out_dir=args.out, config=cfg,
-                             progress=prog)
-    finally:
-        prog.close()
+    report = run_with_progress(args, audit_split, args.train, args.val, args.test, evals=args.eval,
+                               out_dir=args.out, config=cfg)
     emit(report, args.format, lines(report, args.out))
     return exit_code(report, cfg.fail_on)
