@@ -27,7 +27,7 @@ CORPUS = ROOT.parent / "shared" / "corpora" / "tinyshakespeare" / "input.txt"
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     import torch
@@ -36,11 +36,12 @@ def main() -> None:
 
     work = Path(a.out or tempfile.mkdtemp(prefix="explain-"))
     work.mkdir(parents=True, exist_ok=True)
-    paras = [p.strip() for p in CORPUS.read_text().split("\n\n") if 200 < len(p.strip()) < 600]
+    paras = [p.strip() for p in CORPUS.read_text().split("\n\n") if 150 < len(p.strip()) < 350]  # fit one window
     rng = random.Random(0)
     rng.shuffle(paras)
-    train, val_own = paras[:300], paras[300:360]
-    leaked = train[:20]                                      # 20 val documents are copies of train documents
+    train, val_own = paras[:120], paras[120:135]
+    leaked = train[:30]                                      # 30 val documents are copies of train documents,
+    train = train + leaked * 7                               # which train repeats 8 times: the model memorizes them
     val = val_own + leaked
     (work / "train.jsonl").write_text("".join(json.dumps({"id": f"t{i}", "text": t}) + "\n"
                                               for i, t in enumerate(train)))
@@ -90,7 +91,8 @@ def main() -> None:
     model.eval()
 
     def nll(text):      # the independent computation: BOS + text, the sum of -log p over the text's tokens
-        ids = torch.tensor([fast("<|endoftext|>" + text)["input_ids"][:256]])
+        ids = torch.tensor([fast("<|endoftext|>" + text)["input_ids"]])
+        assert ids.shape[1] <= 256, "a document longer than one window: the comparison would not be like for like"
         with torch.no_grad():
             out = model(ids, labels=ids)
         return float(out.loss) * (ids.shape[1] - 1), ids.shape[1] - 1
