@@ -110,3 +110,30 @@ def test_same_file_as_train_and_val_is_named_in_the_verdict(corpus, tmp_path, ca
     md = (tmp_path / "r" / "report.md").read_text()
     verdict = md.split("## Verdict", 1)[1].split("\n## ", 1)[0]
     assert "train and val are the same input" in verdict
+
+
+def _immutable(path, on: bool) -> bool:
+    import subprocess
+
+    r = subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True)
+    return r.returncode == 0
+
+
+@pytest.mark.parametrize("published_before", [False, True])
+def test_out_that_cannot_be_written_is_one_line(corpus, tmp_path, capsys, published_before):
+    out = tmp_path / "ro"
+    if published_before:
+        _split(corpus, out)
+        capsys.readouterr()
+    else:
+        out.mkdir()
+    if not _immutable(out, True):
+        pytest.skip("chattr +i is not available here")
+    try:
+        assert _split(corpus, out) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(out) in err and "--out" in err and "internal error" not in err
+    finally:
+        _immutable(out, False)
+    if published_before:                              # the previous report is untouched
+        assert json.loads((out / "report.json").read_text())["kind"] == "split"
