@@ -51,7 +51,9 @@ class TrivialRule:
                               f"{self.min_copies} >= 1")
 
     def is_trivial(self, words: int, copies: int) -> bool:
-        """>>> TrivialRule().is_trivial(1, 1), TrivialRule().is_trivial(30, 12), TrivialRule().is_trivial(30, 1)
+        """Trivial: at most ``max_words`` words, or text in at least ``min_copies`` train documents.
+
+        >>> TrivialRule().is_trivial(1, 1), TrivialRule().is_trivial(30, 12), TrivialRule().is_trivial(30, 1)
         (True, True, False)
         """
         return words <= self.max_words or copies >= self.min_copies

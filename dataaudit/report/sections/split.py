@@ -161,6 +161,12 @@ def leaks(report: Report) -> list[Section]:
         s.add(Para(f"Trivial: matched text of at most {rule['max_words']} words (after normalization) or held by at "
                    f"least {rule['min_copies']} train documents: headings and boilerplate lines, counted apart and "
                    f"not in the other columns."))
+    by = [(n, c) for n, c in lk["by_split"].items()]
+    if by:
+        s.add(Figure("Share of each split's documents that also occur in train (any pass)", svg=bar_chart(
+            [n for n, _ in by], [c["leaked_doc_fraction"] for _, c in by], title="Leaked documents by split",
+            value_labels=[f"{c['leaked_docs']} of {c['docs']} ({pct(c['leaked_doc_fraction'], 1)})" for _, c in by],
+            x_label="share of the split's documents", color="#c44e52")))
     listed = (report.findings.get("leaks") or {}).get("leaked") or []
     if listed:
         s.add(Para("Not exact copies (the leaks a hash cannot see), strongest first:" if not listed[0]["exact"]
