@@ -52,7 +52,9 @@ def test_sigint_at_random_points_always_ends_the_run(big_corpus, tmp_path):
             outcomes["finished"] += 1        # it had finished before the signal: a complete new report
             before = (out / "report.json").read_text()
         else:
-            assert p.returncode == 2, (k, p.returncode, err)
+            # 2: our handler's exit; -SIGINT: the interpreter re-raised the signal while shutting down after
+            # the handler had run (seen once in 30 tries with 2 workers). Either way the run ended at once.
+            assert p.returncode in (2, -signal.SIGINT), (k, p.returncode, err)
             assert "interrupted" in err, err
             outcomes["interrupted"] += 1
             assert (out / "report.json").read_text() == before
