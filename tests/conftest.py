@@ -83,3 +83,21 @@ def chromium(tmp_path_factory) -> Chromium:
     if not exe:
         pytest.skip("no Chromium installed (apt-get install -y chromium); the browser tests need one")
     return Chromium(exe, tmp_path_factory.mktemp("chromium"))
+
+
+@pytest.fixture(scope="session")
+def gpt2_dir(tmp_path_factory) -> str:
+    """A tiny random GPT-2 with its own BPE (tests/_models.py), built once per session; tests must not write in it."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("tokenizers")
+    from _models import build_tiny_gpt2
+
+    return build_tiny_gpt2(tmp_path_factory.mktemp("gpt2"))
+
+
+@pytest.fixture(scope="module")
+def gpt2(gpt2_dir):
+    """That GPT-2 loaded on the CPU through dataaudit's model loader."""
+    from dataaudit.model import load_model
+
+    return load_model(gpt2_dir, device="cpu")

@@ -17,10 +17,9 @@ from dataaudit.model import load_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def gpt2_dir(tmp_path_factory):
-    from test_score import build_tiny_gpt2
-
-    return Path(build_tiny_gpt2(tmp_path_factory.mktemp("gpt2hf")))
+def gpt2_dir(gpt2_dir):
+    """conftest's tiny GPT-2, as a Path."""
+    return Path(gpt2_dir)
 
 
 def _copy_tokenizer(src: Path, dst: Path) -> None:

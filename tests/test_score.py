@@ -20,44 +20,9 @@ from dataaudit.passes.score import (  # noqa: E402
     ScoreConfig, aggregate, check_comparable, doc_stats, plan_windows, read_scores, run_score, score,
     score_meta, score_texts, token_logprobs)
 
-CORPUS = [
-    "The quick brown fox jumps over the lazy dog.",
-    "A journey of a thousand miles begins with a single step.",
-    "To be or not to be, that is the question.",
-    "All that glitters is not gold; all who wander are not lost.",
-    "Colourless green ideas sleep furiously in the night.",
-    "café naïve résumé — unicode text with accents and dashes",
-] * 5
+from _models import CORPUS, build_tiny_gpt2  # noqa: E402,F401  (other test files import them from here)
+
 N_POS = 32
-
-
-def build_tiny_gpt2(path) -> str:
-    """A 2-layer GPT-2 with random weights and a byte-level BPE trained on CORPUS, saved with save_pretrained."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
-                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>")
-    torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=N_POS, n_embd=32, n_layer=2, n_head=2,
-                     bos_token_id=0, eos_token_id=0)
-    GPT2LMHeadModel(cfg).save_pretrained(path)
-    fast.save_pretrained(path)
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def gpt2_dir(tmp_path_factory):
-    return build_tiny_gpt2(tmp_path_factory.mktemp("gpt2"))
-
-
-@pytest.fixture(scope="module")
-def gpt2(gpt2_dir):
-    return load_model(gpt2_dir, device="cpu")
 
 
 DOCS = ["short", "The quick brown fox jumps over the lazy dog. " * 4, "x", "",

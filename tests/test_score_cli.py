@@ -17,13 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 VAL = ROOT / "fixtures" / "corpus" / "val.jsonl"
 
 
-@pytest.fixture(scope="module")
-def gpt2_dir(tmp_path_factory):
-    from test_score import build_tiny_gpt2
-
-    return build_tiny_gpt2(tmp_path_factory.mktemp("gpt2cli"))
-
-
 def _json_run(args, capsys):
     code = main(args + ["--format", "json", "--quiet"])
     out = capsys.readouterr()

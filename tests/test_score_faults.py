@@ -25,18 +25,6 @@ WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly h
 DOCS = [" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(3 + (i * 5) % 40)) + f" {i}." for i in range(40)]
 
 
-@pytest.fixture(scope="module")
-def gpt2_dir(tmp_path_factory):
-    from test_score import build_tiny_gpt2
-
-    return build_tiny_gpt2(tmp_path_factory.mktemp("gpt2faults"))
-
-
-@pytest.fixture(scope="module")
-def gpt2(gpt2_dir):
-    return load_model(gpt2_dir, device="cpu")
-
-
 def _shard_rows(cache_dir: Path) -> int:
     import pyarrow.parquet as pq
 
