@@ -99,6 +99,19 @@ def _char_name(c: str) -> str:
     return names.get(c, repr(c))
 
 
+# How each feature reads in words; ``v`` is the document's value, ``med`` the control median.
+_SHARE_PHRASES = {
+    "top_ngram_share": "most repeated 3-gram covers {v:.0%} of the text (control median {med:.0%})",
+    "nonalnum_share": "{v:.0%} of characters are not letters, digits or spaces (control median {med:.0%})",
+    "b64hex_share": "{v:.0%} of the text is base64/hex-like (control median {med:.0%})",
+    "zlib_ratio": "zlib ratio {v:.2f} vs control median {med:.2f}",
+}
+_VALUE_PHRASES = {
+    "bits_per_byte": "bits/byte {v} vs control median {med}",
+    "worst_bpb": "worst window {v} bits/byte vs control median {med}",
+}
+
+
 def reason(name: str, row: dict[str, Any], med: float) -> str:
     """One feature of one document, in words, against the control median."""
     v = row.get(name)
@@ -107,20 +120,12 @@ def reason(name: str, row: dict[str, Any], med: float) -> str:
         return f"run of {int(v):,} {_char_name(row.get('longest_run_char', ''))} ({m})"
     if name == "repeat_count":
         return f"a {int(row.get('repeat_period') or 0)}-unit pattern repeated {int(v):,} times in a row ({m})"
-    if name == "top_ngram_share":
-        return f"most repeated 3-gram covers {v:.0%} of the text (control median {med:.0%})"
-    if name == "nonalnum_share":
-        return f"{v:.0%} of characters are not letters, digits or spaces (control median {med:.0%})"
-    if name == "b64hex_share":
-        return f"{v:.0%} of the text is base64/hex-like (control median {med:.0%})"
-    if name == "zlib_ratio":
-        return f"zlib ratio {v:.2f} vs control median {med:.2f}"
     if name == "length":
         return f"{int(v):,} characters vs control median {int(med) if math.isfinite(med) else 0:,}"
-    if name == "bits_per_byte":
-        return f"bits/byte {_fmt(v)} vs control median {_fmt(med)}"
-    if name == "worst_bpb":
-        return f"worst window {_fmt(v)} bits/byte vs control median {_fmt(med)}"
+    if name in _SHARE_PHRASES:
+        return _SHARE_PHRASES[name].format(v=v, med=med)
+    if name in _VALUE_PHRASES:
+        return _VALUE_PHRASES[name].format(v=_fmt(v), med=_fmt(med))
     return f"{name} {_fmt(float(v))} ({m})"
 
 
