@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..config import JobConfig, ReadConfig
 from ..errors import ConfigError
@@ -18,7 +19,8 @@ from ..io.sources import DocSource
 from ..passes.exact import ExactConfig, run_exact
 from ..passes.near import NearConfig, run_near
 from ..passes.score import ScoreConfig
-from ..passes.signals import DEFAULT_SIGNALS, Histogram, Outliers, SignalsConfig, SignalsSummary, compute_signals_batch
+from ..passes.signals import DEFAULT_SIGNALS, Histogram, Outliers, SignalsConfig, SignalsSummary
+from ..passes.signals.task import check_tokenizer, init_signals, signals_task
 from ..progress import Progress
 from ..records import Report
 from ..text import DEFAULT_NORMALIZE, NormalizeConfig
@@ -39,6 +41,7 @@ class DatasetConfig(JobConfig):
     near: NearConfig | None = field(default_factory=lambda: NearConfig(mode="within"))  # None skips near dups
     signals: SignalsConfig = DEFAULT_SIGNALS
     model: Any = None                    # reference model for bits per byte: DIR, 'default' (fit the byte LM), None
+    tokenizer: str | None = None         # HF tokenizer DIR for the tokens column (tokenization only, no model)
     device: str = "auto"
     cache_dir: str | None = None
     score: ScoreConfig = field(default_factory=ScoreConfig)
@@ -54,10 +57,13 @@ class DatasetConfig(JobConfig):
 def dataset_report(data: Any, *, out_dir: str | os.PathLike | None = None, config: DatasetConfig = DatasetConfig(),
                    progress: Progress | None = None) -> Report:
     """Report on the corpus ``data``: publish docs.parquet and the report into ``out_dir``; return the Report."""
+    if config.tokenizer is not None:
+        check_tokenizer(config.tokenizer)
     src = DocSource(data, split="data", read=config.read, progress=progress)
     record = {"data": src.name, "read": config.read.to_dict(), "normalize": config.normalize.to_dict(),
               "near": config.near.to_dict() if config.near else None, "top": config.top, "fail_on": config.fail_on,
-              "signals": dataclasses.asdict(config.signals), "alert_share": config.alert_share}
+              "signals": dataclasses.asdict(config.signals), "alert_share": config.alert_share,
+              "tokenizer": os.fspath(config.tokenizer) if config.tokenizer is not None else None}
     with Job("report", config, record, out_dir=out_dir, inputs=[data], progress=progress) as job:
         report, stage = job.report, job.stage
         with job.phase("exact"):
@@ -125,40 +131,58 @@ def _signals(src: DocSource, config: DatasetConfig, job: Job, groups: dict[str, 
     bpb_hist = None
     writer = None
     pos = 0
+    tokens: int | None = 0 if (config.tokenizer is not None or scores is not None) else None
+    tok_dir = os.fspath(config.tokenizer) if config.tokenizer is not None else None
     try:
-        for b in src():
-            t = compute_signals_batch(b, config.signals)
-            ids = t.column("doc_id").to_pylist()
-            t = t.append_column("exact_group", pa.array([groups.get(i) for i in ids], pa.string()))
-            t = t.append_column("near_cluster", pa.array([clusters.get(i) for i in ids], pa.int64()))
-            if scores is not None:
-                part = scores.slice(pos, t.num_rows)
-                for c in SCORE_COLS:
-                    t = t.append_column(c, part.column(c))
-                h = Histogram.of(part.column("bits_per_byte"), BPB_BINS)
-                bpb_hist = h if bpb_hist is None else bpb_hist + h
-            pos += t.num_rows
-            if writer is None:
-                writer = pq.ParquetWriter(job.stage / "docs.parquet", t.schema, compression="zstd")
-            writer.write_table(t)
-            summary = summary + SignalsSummary.of(t)
-            outliers = outliers.add(t)
-            for s, nb, fl in zip(t.column("source").to_pylist(), t.column("n_bytes").to_pylist(),
-                                 t.column("flags").to_pylist()):
-                d = by_source.setdefault(s, {"documents": 0, "bytes": 0, "flagged": 0})
-                d["documents"] += 1
-                d["bytes"] += nb
-                d["flagged"] += bool(fl)
+        # one task per batch on the engine's workers; results come back in input order (engine contract),
+        # so docs.parquet is the same for any --workers and --engine
+        with job.engine.pool(init_signals, (config.signals, tok_dir)) as pool:
+            for t in pool.map(signals_task, src()):
+                t = _annotate(t, groups, clusters, scores, pos, tok_dir is None)
+                if scores is not None:
+                    h = Histogram.of(t.column("bits_per_byte"), BPB_BINS)
+                    bpb_hist = h if bpb_hist is None else bpb_hist + h
+                pos += t.num_rows
+                if tokens is not None:
+                    tokens += int(pc.sum(t.column("tokens")).as_py() or 0)
+                if writer is None:
+                    writer = pq.ParquetWriter(job.stage / "docs.parquet", t.schema, compression="zstd")
+                writer.write_table(t)
+                summary = summary + SignalsSummary.of(t)
+                outliers = outliers.add(t)
+                for s, nb, fl in zip(t.column("source").to_pylist(), t.column("n_bytes").to_pylist(),
+                                     t.column("flags").to_pylist()):
+                    d = by_source.setdefault(s, {"documents": 0, "bytes": 0, "flagged": 0})
+                    d["documents"] += 1
+                    d["bytes"] += nb
+                    d["flagged"] += bool(fl)
     finally:
         if writer is not None:
             writer.close()
     r = job.report
     r.summary["signals"] = summary.to_dict()
+    r.summary["tokens"] = tokens
+    r.summary["tokens_from"] = ("tokenizer" if tok_dir is not None else "model" if scores is not None else None)
     if bpb_hist is not None:
         r.summary["signals"]["histograms"]["bits_per_byte"] = bpb_hist.to_dict()
     r.summary["sources"] = by_source if len(by_source) > 1 else {}
     r.findings["outliers"] = outliers.to_dict()
     r.files["per-document signals, duplicates and scores (keyed by doc_id)"] = "docs.parquet"
+
+
+def _annotate(t: pa.Table, groups: dict[str, str], clusters: dict[str, int], scores: pa.Table | None, pos: int,
+              tokens_from_model: bool) -> pa.Table:
+    """A signals table plus duplicate membership and, with a model, its scores (rows ``pos`` onwards)."""
+    ids = t.column("doc_id").to_pylist()
+    t = t.append_column("exact_group", pa.array([groups.get(i) for i in ids], pa.string()))
+    t = t.append_column("near_cluster", pa.array([clusters.get(i) for i in ids], pa.int64()))
+    if scores is not None:
+        part = scores.slice(pos, t.num_rows)
+        for c in SCORE_COLS:
+            t = t.append_column(c, part.column(c))
+        if tokens_from_model:        # the tokens the model scored (its tokenizer; BOS excluded)
+            t = t.set_column(t.schema.get_field_index("tokens"), "tokens", part.column("n_tokens"))
+    return t
 
 
 def _excerpts(src: DocSource, report: Report) -> None:

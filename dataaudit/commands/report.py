@@ -18,6 +18,9 @@ def register(sub) -> None:
     add_input_args(p, what="DATA")
     add_near_args(p, mode="within")
     add_model_args(p, what="reference model for bits per byte (default: none)")
+    p.add_argument("--tokenizer", metavar="DIR",
+                   help="a local Hugging Face tokenizer directory: count each document's tokens (tokenization "
+                        "only, no model; needs transformers). Without it (or --model) tokens are not counted")
     add_engine_args(p)
     add_output_args(p, fail_on=("alert", "never"), fail_default="never",
                     fail_help="exit 1 when the report raises an alert (alert), or never (default)")
@@ -30,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from ._common import emit, read_config, score_config, run_with_progress
     from ._near import near_config
 
-    cfg = DatasetConfig(read=read_config(args), near=near_config(args), model=args.model, device=args.device,
+    cfg = DatasetConfig(read=read_config(args), near=near_config(args), model=args.model,
+        tokenizer=args.tokenizer, device=args.device,
         cache_dir=args.cache_dir, score=score_config(args), top=args.top, workers=args.workers,
         engine=args.engine, ray_address=args.ray_address, fail_on=args.fail_on)
     report = run_with_progress(args, dataset_report, args.data, out_dir=args.out, config=cfg)

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from .chars import char_ngram_repetition, char_shares, code_points, encoded_chars, longest_runs
 from .config import DEFAULT_SIGNALS, SignalsConfig
 from .gopher import _ratio, quality_rules, quality_signals, repetition_rules, repetition_signals
-from .tokens import line_tokens, seg_ids, splitlines, token_kind
+from .tokens import line_tokens, seg_ids, split_lists, splitlines, token_kind
 from .web import c4_rules, c4_signals, fineweb_rules, fineweb_signals
 
 FILTERS = ("gopher_quality", "gopher_repetition", "c4", "fineweb")
@@ -34,18 +34,46 @@ class Tokens:
     doc_off: np.ndarray    # token offsets per document (len = documents + 1)
 
 
-def _tokenize(line_list: list[str], line_off: np.ndarray) -> tuple[Tokens, np.ndarray]:
+def _tokenize(lines: pa.Array, line_off: np.ndarray) -> tuple[Tokens, np.ndarray]:
+    """Word tokens of every line at once, tokenizing each distinct whitespace-separated chunk once.
+
+    No token holds whitespace and every look-around of ``TOKEN_RE`` sees whitespace and a string edge alike,
+    so the tokens of a line are the tokens of its ``str.split()`` chunks in order; Arrow's
+    ``utf8_split_whitespace`` splits at exactly the characters ``str.isspace`` accepts (checked for every
+    code point), and the contraction/"cannot" rules act per token. The result equals ``line_tokens`` per line
+    (tests/test_signals_fast.py); the regex runs once per distinct chunk instead of once per line.
+    """
+    if len(lines):
+        chunks, chunk_off = split_lists(pc.utf8_split_whitespace(lines))
+        # line_tokens splits "CANNOT" only on a line that also holds "annot": such (rare) lines stay one chunk
+        whole = np.asarray(pc.and_(pc.match_substring(lines, "CANNOT"), pc.match_substring(lines, "annot")))
+        if whole.any():
+            parts = [[s] if w else s.split() for s, w in zip(lines.to_pylist(), whole.tolist())]
+            chunks = pa.array([c for p in parts for c in p], pa.large_string())
+            chunk_off = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+    else:
+        chunks, chunk_off = lines, np.zeros(1, np.int64)
+    enc = pc.dictionary_encode(chunks) if len(chunks) else None
+    cid = np.asarray(enc.indices, dtype=np.int64) if enc is not None else np.zeros(0, np.int64)
+    uniq = enc.dictionary.to_pylist() if enc is not None else []
     vocab: dict[str, int] = {}
     get = vocab.setdefault
-    ids: list[int] = []
-    counts = np.zeros(len(line_list), dtype=np.int64)
-    for i, s in enumerate(line_list):
-        toks = line_tokens(s)
-        counts[i] = len(toks)
-        ids += [get(t, len(vocab)) for t in toks]
-    line_tok_off = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    ctok: list[int] = []
+    ccount = np.zeros(len(uniq), dtype=np.int64)
+    for i, c in enumerate(uniq):
+        toks = line_tokens(c)
+        ccount[i] = len(toks)
+        ctok += [get(t, len(vocab)) for t in toks]
+    cstart = np.concatenate([[0], np.cumsum(ccount)]).astype(np.int64)
+    ctok_arr = np.array(ctok, dtype=np.int64)
+    per_chunk = ccount[cid]                                    # tokens of each chunk occurrence
+    total = int(per_chunk.sum())
+    occ_start = np.concatenate([[0], np.cumsum(per_chunk)]).astype(np.int64)
+    # token k of chunk occurrence j sits at ctok[cstart[cid[j]] + k]
+    gather = np.repeat(cstart[cid] - occ_start[:-1], per_chunk) + np.arange(total, dtype=np.int64)
+    tid = ctok_arr[gather] if total else np.zeros(0, np.int64)
+    line_tok_off = occ_start[chunk_off]
     words = list(vocab)
-    tid = np.array(ids, dtype=np.int64)
     vlen = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     kinds = np.fromiter(map(token_kind, words), dtype=np.int64, count=len(words))
     doc_off = line_tok_off[line_off]
@@ -101,7 +129,7 @@ def compute_signals_batch(batch: pa.RecordBatch | pa.Table, config: SignalsConfi
     n = len(texts)
     text_list = texts.to_pylist()
     lines, line_off = splitlines(texts)
-    tok, line_tok_off = _tokenize(lines.to_pylist(), line_off)
+    tok, line_tok_off = _tokenize(lines, line_off)
     cps, char_off = code_points(text_list)
     n_chars = np.diff(char_off)
     run, run_char = longest_runs(cps, char_off)

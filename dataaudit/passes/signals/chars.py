@@ -64,6 +64,20 @@ def char_shares(cps: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.nd
     return seg_sum(non_ascii, offsets), seg_sum(~ok, offsets)
 
 
+def _poly_hash(c: np.ndarray, n: int) -> np.ndarray:
+    """``h[i] = sum_k c[i+k] * BASE**(n-1-k)`` mod 2**64 for every window of ``n``, by doubling: the hash of 2m
+    is ``h_m[i] * BASE**m + h_m[i+m]`` (the same polynomial, so the same values as n multiply-adds)."""
+    if n == 1:
+        return c
+    if n % 2:
+        h = _poly_hash(c, n - 1)
+        return h[:-1] * _BASE + c[n - 1:]
+    h = _poly_hash(c, n // 2)
+    half = n // 2
+    m = len(c) - n + 1
+    return h[:m] * (_BASE ** np.uint64(half)) + h[half:half + m]
+
+
 def char_ngram_repetition(cps: np.ndarray, offsets: np.ndarray, n: int = 10) -> np.ndarray:
     """ROOTS character repetition ratio (Laurençon et al. 2022, BigScience ROOTS ``filtering.py``).
 
@@ -80,11 +94,8 @@ def char_ngram_repetition(cps: np.ndarray, offsets: np.ndarray, n: int = 10) -> 
         return np.zeros(nd)
     doc = seg_ids(offsets)
     valid = doc[:m] == doc[n - 1:]
-    h = np.zeros(m, dtype=np.uint64)
-    c64 = cps.astype(np.uint64)
     with np.errstate(over="ignore"):
-        for k in range(n):
-            h = h * _BASE + c64[k:k + m]
+        h = _poly_hash(cps.astype(np.uint64), n)
         pos = np.flatnonzero(valid)
         key = h[pos] ^ (doc[pos].astype(np.uint64) * _MIX)
     if len(pos) == 0:

@@ -138,20 +138,28 @@ def _ngram_chars(tok, ns_top: set[int], ns_dup: set[int]) -> dict[tuple[str, int
             rel = counts[ids] > 1 if len(ids) else np.zeros(0, bool)
             rp, rg = pos[rel], ids[rel]
             rd = doc[rp]
-            clen = (cum[rp + n] - cum[rp]).tolist()
-            prev, seen, skip = -1, set(), -1
-            for j, g, d, c in zip(rp.tolist(), rg.tolist(), rd.tolist(), clen):
-                if d != prev:
-                    prev, seen, skip = d, set(), -1
-                if j < skip:
-                    continue
-                if g in seen:
-                    dup[d] += c
-                    skip = j + n
-                else:
-                    seen.add(g)
+            clen = cum[rp + n] - cum[rp]
+            _dup_scan(dup, rp, rg, rd, clen, n)
             out[("dup", n)] = dup
     return out
+
+
+def _dup_scan(dup: np.ndarray, rp: np.ndarray, rg: np.ndarray, rd: np.ndarray, clen: np.ndarray, n: int) -> None:
+    """Add to ``dup[d]`` the characters the left-to-right scan of ``_ngram_chars`` counts, over the positions
+    ``rp`` (sorted, of repeated n-grams ``rg`` in documents ``rd``, ``clen`` characters each)."""
+    prev, seen, skip = -1, set(), -1
+    add = seen.add
+    for j, g, d, c in zip(rp.tolist(), rg.tolist(), rd.tolist(), clen.tolist()):
+        if d != prev:
+            prev, seen, skip = d, set(), -1
+            add = seen.add
+        if j < skip:
+            continue
+        if g in seen:
+            dup[d] += c
+            skip = j + n
+        else:
+            add(g)
 
 
 def repetition_signals(tok, texts: pa.Array, n_chars: np.ndarray,

@@ -22,6 +22,13 @@ def _hist_figure(name: str, h: dict) -> Figure:
                   svg=svg)
 
 
+def _tokens(s: dict):
+    """The tokens figure, or why there is none (never a 0 that was not counted)."""
+    if s.get("tokens") is None:
+        return "not counted (give --tokenizer DIR or --model M)"
+    return s["tokens"]
+
+
 def sections(report: Report) -> list[Section]:
     s = report.summary
     sig = s.get("signals") or {}
@@ -31,11 +38,12 @@ def sections(report: Report) -> list[Section]:
     out.append(Section("Alerts", [Bullets([a["text"] for a in al]) if al else
                                   Para("Nothing reached an alert (a share of documents at or above "
                                        f"{pct(report.config.get('alert_share', 0.01), 0)}).")], key="alerts"))
-    ov = Section("Overview", [Table(["documents", "bytes", "flagged by a rule", "exact duplicates", "near pairs"],
-                                    [[s.get("documents"), sig.get("bytes"), f"{sig.get('flagged', 0)} "
+    ov = Section("Overview", [Table(["documents", "bytes", "tokens", "flagged by a rule", "exact duplicates",
+                                     "near pairs"],
+                                    [[s.get("documents"), sig.get("bytes"), _tokens(s), f"{sig.get('flagged', 0)} "
                                       f"({pct(sig.get('flagged', 0) / n, 1)})",
                                       ((s.get("exact") or {}).get("splits", {}).get("data") or {}).get("dup_docs"),
-                                      (s.get("near") or {}).get("verified_pairs", "off")]], numeric=(0, 1, 2, 3, 4))],
+                                      (s.get("near") or {}).get("verified_pairs", "off")]], numeric=(0, 1, 2, 3, 4, 5))],
                  key="overview")
     if s.get("sources"):
         ov.add(Table(["source", "documents", "bytes", "flagged"],
@@ -112,7 +120,8 @@ def sections(report: Report) -> list[Section]:
 def summary_lines(report: Report) -> list[str]:
     s = report.summary
     sig = s.get("signals") or {}
-    out = [f"{s.get('documents')} documents, {sig.get('bytes', 0) / 1e6:.2f} MB; "
+    tok = f", {s['tokens']} tokens" if s.get("tokens") is not None else ""
+    out = [f"{s.get('documents')} documents, {sig.get('bytes', 0) / 1e6:.2f} MB{tok}; "
            f"{plural(sig.get('flagged', 0), 'document')} flagged by a quality rule"]
     out += [f"alert: {a['text']}" for a in s.get("alerts") or []]
     return out
