@@ -6,8 +6,10 @@ A validation document found by several passes is one leaked document: counts in 
 Trivial leaks. Headings and boilerplate lines (WikiText's ``= = History = =``, a lone speaker tag such as
 ``ROMEO:``) are in train as surely as in val, and would fill the leak list. A leak is *trivial* when its
 matched text is very short or very frequent (:class:`TrivialRule`): at most ``max_words`` words with a
-letter or digit after normalization (``= = History = =`` has one; the whole document for exact and near leaks, the matched spans for contained ones), or the
-same text held by at least ``min_copies`` train documents. Trivial leaks stay in leaks.parquet (column
+letter or digit after normalization (``= = History = =`` has one: separators do not count), of the whole
+document for exact and near leaks and of the matched spans for contained ones (a WikiText heading that the
+containment pass matches whole inside a train article is trivial too), or the same text held by at least
+``min_copies`` train documents (exact leaks). Trivial leaks stay in leaks.parquet (column
 ``trivial``) and in the tables, are counted apart (``trivial``), and are left out of ``leaked_docs``, the
 verdict's headline and ``--fail-on``.
 """
@@ -113,7 +115,7 @@ def merge_leaks(stage: Path, files: dict[str, str], documents: dict[str, int], t
             if not c["flagged"]:
                 continue
             r = get(c["doc_id"], c["split"])
-            spans[(c["split"], c["doc_id"])] = sum(b - a for a, b in c["spans"] or ())
+            spans[(c["split"], c["doc_id"])] = [tuple(x) for x in c["spans"] or ()]
             copies.setdefault((c["split"], c["doc_id"]), 0)
             r["containment"] = float(c["containment"])
             add_ids(r, c["train_doc_ids"])
@@ -146,6 +148,22 @@ def merge_leaks(stage: Path, files: dict[str, str], documents: dict[str, int], t
                       findings={"leaked": listed}, files={"leaks": "leaks.parquet"})
 
 
+def matched_words(words: list[str], spans: list[tuple[int, int]] | None = None) -> int:
+    """Words with a letter or digit among ``words`` (of the normalized text), or among the word positions
+    ``spans`` cover (the containment pass's [start, end) ranges of the same split). Separators such as
+    WikiText's ``=`` do not count, inside matched spans as in whole documents.
+
+    >>> matched_words("= = accolades = =".split()), matched_words("= = accolades = =".split(), [(0, 5)])
+    (1, 1)
+    >>> matched_words("how now what is the matter".split(), [(0, 2), (1, 3)])
+    3
+    """
+    if spans is None:
+        return sum(any(ch.isalnum() for ch in w) for w in words)
+    covered = {i for a, b in spans for i in range(max(a, 0), min(b, len(words)))}
+    return sum(any(ch.isalnum() for ch in words[i]) for i in covered)
+
+
 def _classify(rows: dict, copies: dict, spans: dict, sources, normalize, trivial: TrivialRule) -> None:
     """Set ``trivial``, ``matched_words`` and ``excerpt`` of every merged leak (a second look at its text)."""
     for r in rows.values():
@@ -162,11 +180,12 @@ def _classify(rows: dict, copies: dict, spans: dict, sources, normalize, trivial
     keys = list(texts)
     norm = normalize_array(pa.array([texts[k] for k in keys], pa.large_string()),
                            normalize or DEFAULT_NORMALIZE).to_pylist() if keys else []
-    words = {k: sum(any(ch.isalnum() for ch in w) for w in t.split()) for k, t in zip(keys, norm)}
+    words = {k: t.split() for k, t in zip(keys, norm)}
     for key, r in rows.items():
         if key not in texts:
             continue
-        w = words[key] if r["exact"] or r["near_jaccard"] is not None else spans.get(key, words[key])
+        whole = r["exact"] or r["near_jaccard"] is not None or key not in spans
+        w = matched_words(words[key], None if whole else spans[key])
         r["matched_words"] = w
         r["trivial"] = trivial.is_trivial(w, copies.get(key, 0))
         t = " ".join(texts[key].split())
