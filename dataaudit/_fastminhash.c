@@ -1,24 +1,28 @@
 /* The fast path of dataaudit.passes.lsh.MinHasher: the permutation-and-min step of MinHash in C.
  *
- * affine32(values, offsets, a, b, out)
- *   values   uint32[N]   32-bit shingle hashes of all documents back to back
- *   offsets  int64[n+1]  document i owns values[offsets[i]:offsets[i+1]]
+ * affine32(values, offsets, a, b, out[, stride])
+ *   values   uint32 words; shingle j is values[j * stride] (stride 1: plain uint32 hashes; stride 2: the
+ *            low halves of little-endian uint64 shingle hashes read in place, without a copy)
+ *   offsets  int64[n+1]  document i owns shingles offsets[i] .. offsets[i+1]-1
  *   a, b     uint32[K]   datasketch's affine32 permutations (a odd)
  *   out      uint32[n*K] written in place, row-major: out[i*K + k] = min over the document of
  *                        a[k] * fmix32(h) + b[k]  (mod 2^32); 0xFFFFFFFF for a document with no values
- * legacy(values, offsets, a, b, out)
+ * legacy(values, offsets, a, b, out[, stride])
  *   a, b     uint64[K]   datasketch's legacy permutations
  *   out      uint32[n*K] min of ((a[k] * h + b[k]) mod 2^64) mod (2^61 - 1), low 32 bits
  *
  * Both are exactly the numpy path of lsh.py (the tests compare them bit for bit, and with datasketch).
  *
- * Layout of the work: documents one at a time; inside a document, permutations in blocks of 32 (four
+ * Layout of the work: documents one at a time. A document's shingles are first gathered into a contiguous
+ * buffer (fmix32'd for affine32: eight at a time with AVX2). Then permutations in blocks of 32 (four
  * 8-lane vectors whose running minima, a and b stay in registers) and, per block, one pass over the
- * document's shingles, two at a time: broadcast, one multiply, one add and one unsigned min per 8
- * permutations and shingle. The
- * shingle values (fmix32'd once per shingle for affine32) are read from L1 on every block pass. An AVX2
- * version is compiled with GCC/Clang function targets and picked at run time (__builtin_cpu_supports);
- * every other machine gets the portable loops, which give the same values. The GIL is released.
+ * buffer (it stays in L1), two shingles a step: broadcast, one multiply, one add and one unsigned min per
+ * 8 permutations and shingle. Those three vector instructions per 8 permutation-shingle pairs are the
+ * whole cost: on the machine measured (AMD EPYC, Zen 3) the loop runs at the vector units' issue rate,
+ * and neither other block sizes nor vpmuludq in place of vpmulld changed it (docs/near.md has the
+ * figures). An AVX2 version is compiled with GCC/Clang function targets and picked at run time
+ * (__builtin_cpu_supports); every other machine gets the portable loops, which give the same values.
+ * The GIL is released.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -31,7 +35,7 @@
 #include <immintrin.h>
 #endif
 
-static inline uint32_t fmix32(uint32_t h) {
+static inline uint32_t fmix32(uint32_t h) {   /* MurmurHash3's 32-bit finalizer (datasketch's _fmix) */
     h ^= h >> 16;
     h *= 0x85EBCA6Bu;
     h ^= h >> 13;
@@ -41,6 +45,10 @@ static inline uint32_t fmix32(uint32_t h) {
 }
 
 /* ---------------------------------------------------------------------------------- portable kernels */
+
+static void gather_scalar(const uint32_t *h, int64_t m, int stride, int mix, uint32_t *x) {
+    for (int64_t j = 0; j < m; j++) x[j] = mix ? fmix32(h[j * stride]) : h[j * stride];
+}
 
 static void affine_doc_scalar(const uint32_t *x, int64_t m, const uint32_t *a, const uint32_t *b,
                               uint32_t *row, int k0, int K) {
@@ -77,6 +85,34 @@ static void legacy_doc_scalar(const uint32_t *x, int64_t m, const uint64_t *a, c
 /* -------------------------------------------------------------------------------------- AVX2 kernels */
 
 #ifdef DA_X86
+/* x[j] = fmix32(h[j * stride]) (mix) or h[j * stride], eight at a time. The order of x does not matter
+ * (only its minimum under each permutation is used), so stride 2 takes the even words of two loads with
+ * one shuffle and leaves them in the shuffle's order. A vector load never reaches past h[(m-1) * stride]. */
+__attribute__((target("avx2")))
+static void gather_avx2(const uint32_t *h, int64_t m, int stride, int mix, uint32_t *x) {
+    const __m256i C1 = _mm256_set1_epi32((int)0x85EBCA6Bu), C2 = _mm256_set1_epi32((int)0xC2B2AE35u);
+    int64_t j = 0;
+    for (; (j + 8) * stride <= (m - 1) * stride + 1; j += 8) {
+        __m256i v;
+        if (stride == 1) {
+            v = _mm256_loadu_si256((const __m256i *)(h + j));
+        } else {
+            __m256 lo = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(h + 2 * j)));
+            __m256 hi = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(h + 2 * j + 8)));
+            v = _mm256_castps_si256(_mm256_shuffle_ps(lo, hi, 0x88));   /* dwords 0, 2 of each 128-bit half */
+        }
+        if (mix) {
+            v = _mm256_xor_si256(v, _mm256_srli_epi32(v, 16));
+            v = _mm256_mullo_epi32(v, C1);
+            v = _mm256_xor_si256(v, _mm256_srli_epi32(v, 13));
+            v = _mm256_mullo_epi32(v, C2);
+            v = _mm256_xor_si256(v, _mm256_srli_epi32(v, 16));
+        }
+        _mm256_storeu_si256((__m256i *)(x + j), v);
+    }
+    for (; j < m; j++) x[j] = mix ? fmix32(h[j * stride]) : h[j * stride];
+}
+
 __attribute__((target("avx2")))
 static void affine_doc_avx2(const uint32_t *x, int64_t m, const uint32_t *a, const uint32_t *b,
                             uint32_t *row, int K) {
@@ -121,13 +157,17 @@ static void affine_doc_avx2(const uint32_t *x, int64_t m, const uint32_t *a, con
     if (k0 < K) affine_doc_scalar(x, m, a, b, row, k0, K);
 }
 
-/* legacy: 4 permutations per vector (64-bit lanes). a * h mod 2^64 from two 32x32->64 products:
- * a_lo * h + ((a_hi * h) << 32); values after "& 0xFFFFFFFF" are below 2^32, so a signed 64-bit compare
- * gives the unsigned min. */
+/* legacy: 4 permutations per vector (64-bit lanes), four vectors per pass.
+ *   v = a * h + b mod 2^64, with a * h = a_lo * h + ((a_hi * h) << 32) from two 32x32->64 products;
+ *   y = (v & P) + (v >> 61) is v mod P or v mod P + P (P = 2^61 - 1, 2^61 = 1 mod P), and y >= P means
+ *   y - P, whose low 32 bits are those of y plus one (P = 2^61 - 1 ends in 32 ones): so the low word of
+ *   y - (y > P - 1 ? -1 : 0) is the result, and an unsigned 32-bit min over the lanes keeps the running
+ *   minimum in the low words (the high words hold a min nobody reads). 11 instructions per 4 pairs. */
 __attribute__((target("avx2")))
 static void legacy_doc_avx2(const uint32_t *x, int64_t m, const uint64_t *a, const uint64_t *b,
                             uint32_t *row, int K) {
-    const __m256i P = _mm256_set1_epi64x((long long)MERSENNE61), LOW = _mm256_set1_epi64x(0xFFFFFFFFll);
+    const __m256i P = _mm256_set1_epi64x((long long)MERSENNE61);
+    const __m256i PM1 = _mm256_set1_epi64x((long long)(MERSENNE61 - 1));
     int k0 = 0;
     for (; k0 + 16 <= K; k0 += 16) {
         __m256i alo[4], ahi[4], bv[4], mv[4];
@@ -136,7 +176,7 @@ static void legacy_doc_avx2(const uint32_t *x, int64_t m, const uint64_t *a, con
             alo[j] = av;
             ahi[j] = _mm256_srli_epi64(av, 32);
             bv[j] = _mm256_loadu_si256((const __m256i *)(b + k0 + 4 * j));
-            mv[j] = LOW;
+            mv[j] = _mm256_set1_epi32(-1);
         }
         for (int64_t i = 0; i < m; i++) {
             __m256i h = _mm256_set1_epi64x((long long)x[i]);
@@ -145,16 +185,14 @@ static void legacy_doc_avx2(const uint32_t *x, int64_t m, const uint64_t *a, con
                                              _mm256_slli_epi64(_mm256_mul_epu32(ahi[j], h), 32));
                 v = _mm256_add_epi64(v, bv[j]);
                 __m256i y = _mm256_add_epi64(_mm256_and_si256(v, P), _mm256_srli_epi64(v, 61));
-                __m256i ge = _mm256_cmpgt_epi64(y, _mm256_sub_epi64(P, _mm256_set1_epi64x(1)));
-                y = _mm256_sub_epi64(y, _mm256_and_si256(ge, P));
-                y = _mm256_and_si256(y, LOW);
-                mv[j] = _mm256_blendv_epi8(mv[j], y, _mm256_cmpgt_epi64(mv[j], y));
+                y = _mm256_sub_epi64(y, _mm256_cmpgt_epi64(y, PM1));
+                mv[j] = _mm256_min_epu32(mv[j], y);
             }
         }
         for (int j = 0; j < 4; j++) {
-            uint64_t tmp[4];
+            uint32_t tmp[8];
             _mm256_storeu_si256((__m256i *)tmp, mv[j]);
-            for (int t = 0; t < 4; t++) row[k0 + 4 * j + t] = (uint32_t)tmp[t];
+            for (int t = 0; t < 4; t++) row[k0 + 4 * j + t] = tmp[2 * t];
         }
     }
     if (k0 < K) legacy_doc_scalar(x, m, a + k0, b + k0, row + k0, K - k0);
@@ -177,7 +215,11 @@ static int use_simd = 1;   /* set_simd(False) forces the portable loops (tests c
 /* ------------------------------------------------------------------------------------------- Python */
 
 static int check(Py_buffer *vals, Py_buffer *offs, Py_buffer *a, Py_buffer *b, Py_buffer *out,
-                 Py_ssize_t width, Py_ssize_t *n_docs, Py_ssize_t *K) {
+                 Py_ssize_t width, int stride, Py_ssize_t *n_docs, Py_ssize_t *K) {
+    if (stride != 1 && stride != 2) {
+        PyErr_SetString(PyExc_ValueError, "stride must be 1 or 2");
+        return -1;
+    }
     if (vals->len % 4 || offs->len % 8 || offs->len < 8 || a->len % width || a->len != b->len) {
         PyErr_SetString(PyExc_ValueError, "bad buffer sizes");
         return -1;
@@ -189,7 +231,7 @@ static int check(Py_buffer *vals, Py_buffer *offs, Py_buffer *a, Py_buffer *b, P
         return -1;
     }
     const int64_t *o = (const int64_t *)offs->buf;
-    int64_t nv = vals->len / 4;
+    int64_t nv = (vals->len / 4 + stride - 1) / stride;   /* shingles: words 0, stride, 2*stride, ... */
     for (Py_ssize_t i = 0; i < *n_docs; i++) {
         if (o[i] < 0 || o[i + 1] < o[i] || o[i + 1] > nv) {
             PyErr_SetString(PyExc_ValueError, "offsets must be non-decreasing and inside values");
@@ -201,10 +243,11 @@ static int check(Py_buffer *vals, Py_buffer *offs, Py_buffer *a, Py_buffer *b, P
 
 static PyObject *run(PyObject *args, int legacy) {
     Py_buffer vals, offs, a, b, out;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*w*", &vals, &offs, &a, &b, &out)) return NULL;
+    int stride = 1;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*|i", &vals, &offs, &a, &b, &out, &stride)) return NULL;
     PyObject *result = NULL;
     Py_ssize_t n_docs, K;
-    if (check(&vals, &offs, &a, &b, &out, legacy ? 8 : 4, &n_docs, &K) < 0) goto done;
+    if (check(&vals, &offs, &a, &b, &out, legacy ? 8 : 4, stride, &n_docs, &K) < 0) goto done;
     if (K > 0x7FFFFFFF) { PyErr_SetString(PyExc_ValueError, "num_perm too large"); goto done; }
     const int64_t *o = (const int64_t *)offs.buf;
     const uint32_t *v = (const uint32_t *)vals.buf;
@@ -212,26 +255,25 @@ static PyObject *run(PyObject *args, int legacy) {
     int64_t maxlen = 0;
     for (Py_ssize_t i = 0; i < n_docs; i++) if (o[i + 1] - o[i] > maxlen) maxlen = o[i + 1] - o[i];
     uint32_t *x = NULL;
-    if (!legacy && maxlen > 0 && !(x = (uint32_t *)malloc((size_t)maxlen * 4))) { PyErr_NoMemory(); goto done; }
+    if (maxlen > 0 && !(x = (uint32_t *)malloc((size_t)maxlen * 4))) { PyErr_NoMemory(); goto done; }
     int simd = use_simd && have_avx2();
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n_docs; i++) {
         int64_t m = o[i + 1] - o[i];
         uint32_t *row = sig + (size_t)i * (size_t)K;
         if (m == 0) { memset(row, 0xFF, (size_t)K * 4); continue; }
-        const uint32_t *h = v + o[i];
-        if (legacy) {
+        const uint32_t *h = v + (size_t)o[i] * (size_t)stride;
 #ifdef DA_X86
-            if (simd) { legacy_doc_avx2(h, m, (const uint64_t *)a.buf, (const uint64_t *)b.buf, row, (int)K); continue; }
-#endif
-            legacy_doc_scalar(h, m, (const uint64_t *)a.buf, (const uint64_t *)b.buf, row, (int)K);
+        if (simd) {
+            gather_avx2(h, m, stride, !legacy, x);
+            if (legacy) legacy_doc_avx2(x, m, (const uint64_t *)a.buf, (const uint64_t *)b.buf, row, (int)K);
+            else affine_doc_avx2(x, m, (const uint32_t *)a.buf, (const uint32_t *)b.buf, row, (int)K);
             continue;
         }
-        for (int64_t j = 0; j < m; j++) x[j] = fmix32(h[j]);
-#ifdef DA_X86
-        if (simd) { affine_doc_avx2(x, m, (const uint32_t *)a.buf, (const uint32_t *)b.buf, row, (int)K); continue; }
 #endif
-        affine_doc_scalar(x, m, (const uint32_t *)a.buf, (const uint32_t *)b.buf, row, 0, (int)K);
+        gather_scalar(h, m, stride, !legacy, x);
+        if (legacy) legacy_doc_scalar(x, m, (const uint64_t *)a.buf, (const uint64_t *)b.buf, row, (int)K);
+        else affine_doc_scalar(x, m, (const uint32_t *)a.buf, (const uint32_t *)b.buf, row, 0, (int)K);
     }
     Py_END_ALLOW_THREADS
     free(x);

@@ -38,6 +38,7 @@ those hashes our signatures equal datasketch's ``MinHash(...).update_batch(shing
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -369,4 +370,8 @@ def minhash_input(hashes: np.ndarray) -> np.ndarray:
     uint32 hashes (``sha1_shingle_hashes``) pass as they are, with their mark."""
     if hashes.dtype == np.uint32:
         return hashes
+    if hashes.dtype == np.uint64 and hashes.ndim == 1 and hashes.flags.c_contiguous and sys.byteorder == "little":
+        # the low 32 bits in place: every other word of the uint64 buffer (a view, no copy; the C kernel
+        # reads it with a stride of two words)
+        return _tag(hashes.view(np.uint32)[0::2], "xxh3")
     return _tag(hashes.astype(np.uint32), "xxh3")   # truncation keeps the low 32 bits

@@ -116,3 +116,45 @@ def test_no_shingles_at_all():
         sig = MinHasher(16, 1, accelerated=acc).signatures(np.zeros(4, np.int64), np.zeros(0, np.uint32))
         assert sig.shape == (3, 16) and (sig == 0xFFFFFFFF).all()
         assert MinHasher(16, 1, accelerated=acc).signatures(np.zeros(1, np.int64), np.zeros(0, np.uint32)).shape == (0, 16)
+
+
+@pytest.mark.parametrize("scheme", ["affine32", "legacy"])
+def test_uint64_low_halves_read_in_place(scheme):
+    """``minhash_input`` gives the low 32 bits of uint64 hashes as a view (no copy); the kernel reads it
+    with a stride of two words and gives the same signatures as from a contiguous copy, for documents of
+    every length around the 8-wide vector steps (0..40 shingles) and a long one."""
+    from dataaudit.shingle import minhash_input
+
+    rng = np.random.default_rng(3)
+    counts = np.concatenate((np.arange(41), [1000, 1, 9]))
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    h64 = rng.integers(0, 2**64 - 1, int(offsets[-1]), dtype=np.uint64)
+    h64[::5] = 0xFFFFFFFF00000000                     # low half 0, high half all ones: a mixed-up read shows
+    view = minhash_input(h64)
+    assert view.dtype == np.uint32 and np.shares_memory(view, h64) and view.shingle_hash == "xxh3"
+    assert np.array_equal(view, h64.astype(np.uint32))
+    if fast is not None:
+        words, stride = lsh._kernel_words(view)
+        assert stride == 2 and words.flags.c_contiguous and np.shares_memory(words, h64)
+    ref = MinHasher(64, 2, scheme, accelerated=False).signatures(offsets, h64.astype(np.uint32))
+    for name, sig in _all_paths(64, 2, scheme, offsets, view).items():
+        assert np.array_equal(sig, ref), name
+        assert sig.shingle_hash == "xxh3"
+    contiguous = _all_paths(64, 2, scheme, offsets, np.ascontiguousarray(view))
+    for name, sig in contiguous.items():
+        assert np.array_equal(sig, ref), name
+
+
+def test_kernel_stride_checks():
+    if fast is None:
+        pytest.skip("C accelerator not built")
+    a, b = lsh.permutations(8, 1)
+    out = np.empty((1, 8), np.uint32)
+    words = np.arange(5, dtype=np.uint32)                  # stride 2: shingles are words 0, 2, 4
+    fast.affine32(words, np.array([0, 3], np.int64), a, b, out, 2)
+    ref = MinHasher(8, 1, accelerated=False).signatures(np.array([0, 3], np.int64), words[::2])
+    assert np.array_equal(out, ref)
+    with pytest.raises(ValueError, match="offsets"):
+        fast.affine32(words, np.array([0, 4], np.int64), a, b, out, 2)    # a 4th shingle would be word 6
+    with pytest.raises(ValueError, match="stride"):
+        fast.affine32(words, np.array([0, 1], np.int64), a, b, out, 3)

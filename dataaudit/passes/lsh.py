@@ -142,11 +142,14 @@ class MinHasher:
         if shingle_hash is not None and shingle_hash not in SHINGLE_HASHES:
             raise ConfigError(f"unknown shingle hash {shingle_hash!r}; choose one of {list(SHINGLE_HASHES)}")
         offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-        values = np.ascontiguousarray(np.asarray(values), dtype=np.uint32)
+        values = np.asarray(values)
         if self.accelerated:
+            words, stride = _kernel_words(values)
             sig = np.empty((len(offsets) - 1, self.num_perm), dtype=np.uint32)
-            (_fast.affine32 if self.scheme == "affine32" else _fast.legacy)(values, offsets, self.a, self.b, sig)
+            (_fast.affine32 if self.scheme == "affine32" else _fast.legacy)(words, offsets, self.a, self.b, sig,
+                                                                             stride)
         else:
+            values = np.ascontiguousarray(values, dtype=np.uint32)
             sig = self._signatures_numpy(offsets, values)
         return Signatures.wrap(sig, shingle_hash=shingle_hash, seed=self.seed, scheme=self.scheme)
 
@@ -189,6 +192,16 @@ class MinHasher:
                 tmp &= _MAX32
                 rows[:, k] = np.minimum.reduceat(tmp, seg)
         return rows
+
+
+def _kernel_words(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """What the C kernel reads: contiguous uint32 words and the step between shingles (1, or 2 for the
+    in-place low halves of uint64 hashes that ``shingle.minhash_input`` returns), copying nothing."""
+    if values.dtype == np.uint32 and values.ndim == 1 and len(values) > 1 and values.strides[0] == 8:
+        # the words from the first shingle to the last, the unused high halves in between: a contiguous
+        # view of memory inside the array's own buffer
+        return np.lib.stride_tricks.as_strided(values, shape=(2 * len(values) - 1,), strides=(4,)), 2
+    return np.ascontiguousarray(values, dtype=np.uint32), 1
 
 
 class MinHashCompatibilityWarning(UserWarning):
