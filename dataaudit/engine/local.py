@@ -67,6 +67,25 @@ class TaskPool:
         self.close(error=exc_type is not None)
 
 
+_CURRENT: list = []
+
+
+def current_engine() -> Any:
+    """The engine most recently made by ``get_engine`` and not yet closed (None: none), for a pass whose
+    caller did not hand it one."""
+    return _CURRENT[-1] if _CURRENT else None
+
+
+def _remember(engine: Any) -> Any:
+    _CURRENT.append(engine)
+    return engine
+
+
+def _forget(engine: Any) -> None:
+    while engine in _CURRENT:
+        _CURRENT.remove(engine)
+
+
 class LocalThreads:
     """The thread pool both engines use for GIL-releasing work on the driver (``threads``, ``_threads``)."""
 
@@ -100,12 +119,17 @@ class LocalEngine(LocalThreads):
 
     name = "local"
 
-    def __init__(self, workers: int = 1, threads: int | None = None) -> None:
+    def __init__(self, workers: int = 1, threads: int | None = None, *, partitions: int | None = None,
+                 shard_bytes: int | None = None) -> None:
         if not isinstance(workers, int) or workers < 0:
             raise ConfigError(f"--workers {workers!r}: give 0 (one per CPU core) or a positive integer")
         self.workers = workers or (os.cpu_count() or 1)
         self.threads = threads or min(os.cpu_count() or 1, 4)
         self._threads = None
+        # read tasks and the partitioned band shuffle (what the Ray engine does) are off by default here:
+        # the driver reads and sorts bands as before; tests turn them on to check both give the same tables
+        self.partitions = partitions
+        self.shard_bytes = shard_bytes
 
     def pool(self, init: Callable[..., None] | None = None, initargs: tuple = ()) -> TaskPool:
         """A process pool whose workers ran ``init(*initargs)``; use it in a ``with`` block."""
@@ -113,6 +137,7 @@ class LocalEngine(LocalThreads):
 
     def close(self) -> None:
         self.close_threads()
+        _forget(self)
 
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "workers": self.workers, "threads": self.threads}

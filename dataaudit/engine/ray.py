@@ -27,9 +27,11 @@ from collections import deque
 from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import ConfigError, DataAuditError
-from .local import LocalThreads, _copy_if_slice
+from .local import LocalThreads, _copy_if_slice, _forget
 
 RETRIES = 3          # restarts of a dead actor, and re-runs of each of its unfinished tasks
+PARTITIONS: int | None = None      # band-key partitions when not given (None: 2 x workers)
+SHARD_BYTES: int | None = None     # bytes per read shard when not given (None: io.shards.SHARD_BYTES)
 
 
 class WorkerLostError(DataAuditError):
@@ -40,6 +42,11 @@ def describe_item(item: Any) -> str:
     """What a task's input was, for an error message (sizes and doc ids, never document text)."""
     import pyarrow as pa
 
+    if hasattr(item, "kind") and hasattr(item, "path") and hasattr(item, "read"):     # an io.shards.Shard
+        where = f"rows from {item.row0}" if item.kind != "jsonl" else f"bytes {item.start}-{item.end}"
+        return f"a {item.kind} shard of {item.path} ({where})"
+    if isinstance(item, tuple) and len(item) == 3 and callable(item[0]):             # engine.pieces task
+        return describe_item(item[1])
     if isinstance(item, (pa.RecordBatch, pa.Table)):
         if "doc_id" in item.schema.names and item.num_rows:
             ids = item.column("doc_id")
@@ -179,7 +186,8 @@ class RayEngine(LocalThreads):
 
     name = "ray"
 
-    def __init__(self, workers: int = 1, address: str | None = None, threads: int | None = None) -> None:
+    def __init__(self, workers: int = 1, address: str | None = None, threads: int | None = None, *,
+                 partitions: int | None = None, shard_bytes: int | None = None) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
             raise ConfigError(f"--workers {workers!r}: give 0 (every CPU of the cluster) or a positive integer")
         import ray
@@ -204,6 +212,9 @@ class RayEngine(LocalThreads):
         self.workers = workers or max(cpus, 1)
         self.threads = threads or min(os.cpu_count() or 1, 4)
         self._threads = None
+        # the workers read the inputs (read tasks) and the band keys are shuffled into P hash partitions
+        self.partitions = partitions or PARTITIONS or 2 * self.workers
+        self.shard_bytes = shard_bytes or SHARD_BYTES
         try:
             self._address = ray.get_runtime_context().gcs_address
         except Exception:  # noqa: BLE001 - Ray Client has no GCS address to show
@@ -217,6 +228,7 @@ class RayEngine(LocalThreads):
 
     def close(self) -> None:
         self.close_threads()
+        _forget(self)
         if self._started:
             import ray
 
@@ -225,7 +237,7 @@ class RayEngine(LocalThreads):
 
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "address": self.address or "local", "cluster": self._address,
-                "workers": self.workers, "threads": self.threads}
+                "workers": self.workers, "threads": self.threads, "partitions": self.partitions}
 
     def __enter__(self) -> "RayEngine":
         return self

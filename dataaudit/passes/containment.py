@@ -39,6 +39,8 @@ from ..io.atomic import write_parquet_atomic
 from ..records import PassResult
 from ..shingle import hash_shingles
 from ..text import DEFAULT_NORMALIZE, NormalizeConfig, normalize_array
+from .containment_kernels import (_Lookup, _column, _salted, _word_counts, batch_hits, batch_parts,  # noqa: F401
+                                  excerpt_of)
 
 Source = Callable[[], Iterator[pa.RecordBatch]]
 
@@ -108,62 +110,45 @@ class ContainmentConfig:
         return int(np.clip(int(np.floor(np.percentile(wc, self.length_percentile))), lo, self.ngram))
 
 
-_SALT = 0x9E3779B97F4A7C15
+class _LocalSide:
+    """The small side read here, batch by batch (the default of ``_Index``)."""
+
+    def __init__(self, small: dict[str, Source], cfg: ContainmentConfig, normalize: NormalizeConfig) -> None:
+        self.small, self.cfg, self.normalize = small, cfg, normalize
+
+    def word_counts(self, split: str) -> list[np.ndarray]:
+        return [_word_counts(normalize_array(_column(b, "text"), self.normalize)) for b in self.small[split]()]
+
+    def parts(self, split: str, n: int):
+        for batch in self.small[split]():
+            yield batch_parts(batch, n, self.cfg, self.normalize)
 
 
-def _salted(h: np.ndarray, length: int) -> np.ndarray:
-    """Hashes of n-grams of ``length`` words, made distinct from those of other lengths."""
-    return h ^ np.uint64((length * _SALT) & 0xFFFFFFFFFFFFFFFF)
-
-
-def _word_counts(norm: pa.Array) -> np.ndarray:
-    return hash_shingles(norm, 1, keep_short=False).counts().astype(np.int64)
-
-
-def _column(batch: pa.RecordBatch, name: str) -> pa.Array:
-    return batch.column(batch.schema.get_field_index(name))
-
-
-class _Index:
+class _Index(_Lookup):
     """The small side's n-grams: per position (salted hash, doc, word position), and the sorted distinct hashes.
 
     Per document: ``counts`` (positions), ``n_of_doc`` (words per n-gram; 0: not checked), ``whole``.
     """
 
-    def __init__(self, small: dict[str, Source], cfg: ContainmentConfig, normalize: NormalizeConfig, progress):
+    def __init__(self, small: dict[str, Source], cfg: ContainmentConfig, normalize: NormalizeConfig, progress,
+                 side=None):
+        # ``side`` reads the small side: word counts per split, then index parts per split (``_LocalSide``
+        # here; ``containment_shards.ShardedSide`` has the workers read and hash)
+        side = side or _LocalSide(small, cfg, normalize)
         hashes, docs, pos, ids, codes, counts, nod, whole = [], [], [], [], [], [], [], []
         base = 0
         self.split_names = list(small)
         self.ngram_by_split: dict[str, int] = {}
-        for code, (split, make) in enumerate(small.items()):
-            wc_all = [_word_counts(normalize_array(_column(b, "text"), normalize)) for b in make()]
+        for code, split in enumerate(small):
+            wc_all = side.word_counts(split)
             n = cfg.ngram_for(np.concatenate(wc_all) if wc_all else np.zeros(0, np.int64))
             self.ngram_by_split[split] = n
-            for batch in make():
-                norm = normalize_array(_column(batch, "text"), normalize)
-                wc = _word_counts(norm)
-                sh = hash_shingles(norm, n, keep_short=False)
-                c = sh.counts().astype(np.int64)
+            for doc_id, hh, dd, pp, c, n_doc in side.parts(split, n):
                 k = len(c)
-                h_parts = [_salted(sh.hashes, n)]
-                d_parts = [np.repeat(np.arange(base, base + k, dtype=np.int64), c)]
-                p_parts = [np.arange(len(sh.hashes), dtype=np.int64) - np.repeat(sh.offsets[:-1], c)]
-                n_doc = np.where(c > 0, n, 0).astype(np.int64)
-                short = np.flatnonzero((wc < n) & (wc >= cfg.min_item_words))
-                for length in np.unique(wc[short]).tolist():
-                    sel = short[wc[short] == length]
-                    hs = hash_shingles(norm.take(pa.array(sel, pa.int64())), int(length), keep_short=False)
-                    h_parts.append(_salted(hs.hashes, int(length)))
-                    d_parts.append(base + sel)
-                    p_parts.append(np.zeros(len(sel), np.int64))
-                    c[sel] = 1
-                    n_doc[sel] = length
-                hh, dd, pp = np.concatenate(h_parts), np.concatenate(d_parts), np.concatenate(p_parts)
-                order = np.argsort(dd, kind="stable")
-                hashes.append(hh[order])
-                docs.append(dd[order])
-                pos.append(pp[order])
-                ids.append(_column(batch, "doc_id").cast(pa.string()))
+                hashes.append(hh)
+                docs.append(dd + base)
+                pos.append(pp)
+                ids.append(doc_id)
                 codes.append(np.full(k, code, np.int16))
                 counts.append(c)
                 nod.append(n_doc)
@@ -193,46 +178,50 @@ class _Index:
         np.bitwise_or.at(self.bitmap, (top >> np.uint64(3)).astype(np.int64),
                          np.left_shift(1, (top & np.uint64(7)).astype(np.uint8)).astype(np.uint8))
 
-    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(positions in ``hashes`` found in the index, their index in ``uniq``)."""
-        top = hashes >> np.uint64(64 - self.bits)
-        maybe = (self.bitmap[(top >> np.uint64(3)).astype(np.int64)] >> (top & np.uint64(7)).astype(np.uint8)) & 1
-        cand = np.flatnonzero(maybe)
-        j = np.searchsorted(self.uniq, hashes[cand])
-        j[j == len(self.uniq)] = 0
-        ok = self.uniq[j] == hashes[cand]
-        return cand[ok], j[ok]
+    def lookup_only(self) -> "_Lookup":
+        """What a worker needs to look train n-grams up (no per-position arrays, no ids)."""
+        return _Lookup(self.uniq, self.bits, self.bitmap, self.lengths)
+
+
+class _Hits:
+    """Train's hits as they stream in: doc frequency per distinct n-gram, (uid, doc) pairs, train ids."""
+
+    def __init__(self, n_uniq: int, cfg: ContainmentConfig) -> None:
+        self.df = np.zeros(n_uniq, dtype=np.int64)
+        self.cfg = cfg
+        self.hit_uid: list = []
+        self.hit_doc: list = []
+        self.train_ids: list = []
+        self.base = 0
+
+    def add(self, hits: list[tuple], n: int) -> None:
+        """One batch (or piece) of ``n`` train documents; its docs are numbered from ``self.base``."""
+        for u, d, ids in hits:
+            np.add.at(self.df, u, 1)
+            self.hit_uid.append(u)
+            self.hit_doc.append(d + self.base)
+            self.train_ids.append((d + self.base, ids))
+        self.base += n
+        if sum(len(h) for h in self.hit_uid) > 4_000_000:      # drop hits of boilerplate n-grams as we go
+            self.hit_uid, self.hit_doc = _compact(self.hit_uid, self.hit_doc, self.df, self.cfg.max_ngram_doc_freq)
+
+    def result(self):
+        """(doc freq per distinct n-gram, hits as (uid, train doc) arrays, train ids, train docs streamed)."""
+        hit_uid, hit_doc = _compact(self.hit_uid, self.hit_doc, self.df, self.cfg.max_ngram_doc_freq)
+        names: dict[int, str] = {}
+        for d, ids in self.train_ids:
+            names.update(zip(d.tolist(), ids.to_pylist()))
+        return self.df, hit_uid[0], hit_doc[0], names, self.base
 
 
 def _stream_large(index: _Index, large: Source, cfg: ContainmentConfig, normalize: NormalizeConfig, progress):
     """(doc freq per distinct n-gram, hits as (uid, train doc) arrays, train ids, train docs streamed)."""
-    df = np.zeros(len(index.uniq), dtype=np.int64)
-    hit_uid, hit_doc, train_ids = [], [], []
-    base = 0
+    hits = _Hits(len(index.uniq), cfg)
     for batch in large():
-        n = batch.num_rows
-        norm = normalize_array(_column(batch, "text"), normalize) if len(index.uniq) else None
-        for length in index.lengths if len(index.uniq) else ():
-            sh = hash_shingles(norm, length, keep_short=False)
-            found, j = index.lookup(_salted(sh.hashes, length))
-            if len(found):
-                doc = np.searchsorted(sh.offsets, found, side="right").astype(np.int64) - 1 + base
-                key = np.unique((doc << np.int64(32)) | j.astype(np.int64))   # one per (doc, n-gram)
-                u, d = key & np.int64(0xFFFFFFFF), key >> np.int64(32)
-                np.add.at(df, u, 1)
-                hit_uid.append(u)
-                hit_doc.append(d)
-                train_ids.append((d, _column(batch, "doc_id").cast(pa.string()).take(pa.array(d - base))))
-        base += n
+        hits.add(batch_hits(index, batch, normalize), batch.num_rows)
         if progress:
-            progress("containment: stream train", n)
-        if sum(len(h) for h in hit_uid) > 4_000_000:      # drop hits of boilerplate n-grams as we go
-            hit_uid, hit_doc = _compact(hit_uid, hit_doc, df, cfg.max_ngram_doc_freq)
-    hit_uid, hit_doc = _compact(hit_uid, hit_doc, df, cfg.max_ngram_doc_freq)
-    names: dict[int, str] = {}
-    for d, ids in train_ids:
-        names.update(zip(d.tolist(), ids.to_pylist()))
-    return df, hit_uid[0], hit_doc[0], names, base
+            progress("containment: stream train", batch.num_rows)
+    return hits.result()
 
 
 def _compact(hit_uid, hit_doc, df, cap):
@@ -259,46 +248,70 @@ def _spans(positions: np.ndarray, n: int) -> list[list[int]]:
 
 def run_containment(small: dict[str, Source], large: Source, config: ContainmentConfig, out_dir: Path, *,
                     normalize: NormalizeConfig = DEFAULT_NORMALIZE, top: int = 20, train_split: str = "train",
-                    progress: Callable[[str, int], None] | None = None) -> PassResult:
+                    progress: Callable[[str, int], None] | None = None, engine=None) -> PassResult:
     """Index the n-grams of ``small`` (split -> batches), stream ``large`` (the ``train_split``) against them;
-    write containment.parquet and list the ``top`` most contained documents."""
+    write containment.parquet and list the ``top`` most contained documents.
+
+    ``engine``: None runs here, unless a job's engine (``engine.current_engine()``) has read tasks on (the
+    Ray engine): then the workers read and hash both sides (``containment_shards.py``), same table.
+    """
+    from ..engine import current_engine
+    from ..engine.pieces import uses_read_tasks
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = config
-    index = _Index(small, cfg, normalize, progress)
-    df, hit_uid, hit_doc, train_names, n_train = _stream_large(index, large, cfg, normalize, progress)
+    engine = engine or current_engine()
+    sharded = None
+    try:
+        if uses_read_tasks(engine):
+            from .containment_shards import ShardedContainment
 
-    common = df > cfg.max_ngram_doc_freq
-    counted = (df > 0) & ~common
-    pos_matched = counted[index.uid]
-    pos_common = common[index.uid]
-    matched = np.bincount(index.doc[pos_matched], minlength=index.n_docs)
-    boiler = np.bincount(index.doc[pos_common], minlength=index.n_docs)
-    share = np.where(index.counts > 0, matched / np.maximum(index.counts, 1), 0.0)
-    flagged = (share >= cfg.threshold - 1e-12) & (index.counts > 0)
-    with_matches = np.flatnonzero(matched > 0)
+            sharded = ShardedContainment(engine, small, large, cfg, normalize, progress)
+            index = _Index(small, cfg, normalize, progress, side=sharded)
+            df, hit_uid, hit_doc, train_names, n_train = sharded.stream_large(index, _Hits(len(index.uniq), cfg))
+        else:
+            index = _Index(small, cfg, normalize, progress)
+            df, hit_uid, hit_doc, train_names, n_train = _stream_large(index, large, cfg, normalize, progress)
 
-    # which train docs hold each small doc's matched n-grams: join hits (uid -> train doc) with positions
-    rows = _rows(index, with_matches, pos_matched, hit_uid, hit_doc, train_names, cfg)
-    excerpts = _excerpts(small, index, {d: r["spans"] for d, r in rows.items()}, normalize, cfg)
-    names = np.array(index.split_names, dtype=object)
-    table = pa.table({
-        "doc_id": index.ids.take(pa.array(with_matches, pa.int64())),
-        "split": pa.array(names[index.codes[with_matches]].tolist(), pa.string()),
-        "flagged": pa.array(flagged[with_matches]),
-        "containment": pa.array(share[with_matches], pa.float64()),
-        "ngrams": pa.array(index.counts[with_matches], pa.int64()),
-        "matched_ngrams": pa.array(matched[with_matches], pa.int64()),
-        "boilerplate_ngrams": pa.array(boiler[with_matches], pa.int64()),
-        "spans": pa.array([rows[d]["spans"] for d in with_matches.tolist()], CONTAINMENT_SCHEMA.field("spans").type),
-        "excerpt": pa.array([excerpts.get(d, "") for d in with_matches.tolist()], pa.string()),
-        "ngram": pa.array(index.n_of_doc[with_matches], pa.int64()),
-        "whole": pa.array(index.whole[with_matches], pa.bool_()),
-        "n_train_docs": pa.array([rows[d]["n_train_docs"] for d in with_matches.tolist()], pa.int64()),
-        "train_doc_ids": pa.array([rows[d]["train_doc_ids"] for d in with_matches.tolist()], pa.list_(pa.string())),
-        "train_doc_matches": pa.array([rows[d]["train_doc_matches"] for d in with_matches.tolist()],
-                                      pa.list_(pa.int64())),
-    }, schema=CONTAINMENT_SCHEMA).sort_by([("split", "ascending"), ("doc_id", "ascending")])
+        common = df > cfg.max_ngram_doc_freq
+        counted = (df > 0) & ~common
+        pos_matched = counted[index.uid]
+        pos_common = common[index.uid]
+        matched = np.bincount(index.doc[pos_matched], minlength=index.n_docs)
+        boiler = np.bincount(index.doc[pos_common], minlength=index.n_docs)
+        share = np.where(index.counts > 0, matched / np.maximum(index.counts, 1), 0.0)
+        flagged = (share >= cfg.threshold - 1e-12) & (index.counts > 0)
+        with_matches = np.flatnonzero(matched > 0)
+
+        # which train docs hold each small doc's matched n-grams: join hits (uid -> train doc) with positions
+        rows = _rows(index, with_matches, pos_matched, hit_uid, hit_doc, train_names, cfg)
+        spans = {d: r["spans"] for d, r in rows.items()}
+        if sharded is not None:
+            excerpts = sharded.excerpts(index, spans)
+        else:
+            excerpts = _excerpts(small, index, spans, normalize, cfg)
+        names = np.array(index.split_names, dtype=object)
+        table = pa.table({
+            "doc_id": index.ids.take(pa.array(with_matches, pa.int64())),
+            "split": pa.array(names[index.codes[with_matches]].tolist(), pa.string()),
+            "flagged": pa.array(flagged[with_matches]),
+            "containment": pa.array(share[with_matches], pa.float64()),
+            "ngrams": pa.array(index.counts[with_matches], pa.int64()),
+            "matched_ngrams": pa.array(matched[with_matches], pa.int64()),
+            "boilerplate_ngrams": pa.array(boiler[with_matches], pa.int64()),
+            "spans": pa.array([rows[d]["spans"] for d in with_matches.tolist()], CONTAINMENT_SCHEMA.field("spans").type),
+            "excerpt": pa.array([excerpts.get(d, "") for d in with_matches.tolist()], pa.string()),
+            "ngram": pa.array(index.n_of_doc[with_matches], pa.int64()),
+            "whole": pa.array(index.whole[with_matches], pa.bool_()),
+            "n_train_docs": pa.array([rows[d]["n_train_docs"] for d in with_matches.tolist()], pa.int64()),
+            "train_doc_ids": pa.array([rows[d]["train_doc_ids"] for d in with_matches.tolist()], pa.list_(pa.string())),
+            "train_doc_matches": pa.array([rows[d]["train_doc_matches"] for d in with_matches.tolist()],
+                                          pa.list_(pa.int64())),
+        }, schema=CONTAINMENT_SCHEMA).sort_by([("split", "ascending"), ("doc_id", "ascending")])
+    finally:
+        if sharded is not None:
+            sharded.close()
     write_parquet_atomic(out_dir / "containment.parquet", table)
     return _result(cfg, normalize, index, table, flagged, n_train, common, top, train_split)
 
@@ -336,9 +349,7 @@ def _excerpts(small, index: _Index, spans: dict[int, list], normalize, cfg) -> d
             if hi > lo:
                 texts = normalize_array(_column(batch, "text").take(pa.array(wanted[lo:hi] - base)), normalize)
                 for d, t in zip(wanted[lo:hi].tolist(), texts.to_pylist()):
-                    s, e = max(spans[d], key=lambda x: (x[1] - x[0], -x[0]))
-                    text = " ".join(t.split()[s:e])
-                    out[d] = text if len(text) <= cfg.excerpt_chars else text[: cfg.excerpt_chars - 3] + "..."
+                    out[d] = excerpt_of(t, spans[d], cfg.excerpt_chars)
             base += n
     return out
 

@@ -39,6 +39,7 @@ from ..records import PassResult
 from ..shingle import hash_shingles, minhash_input, sha1_shingle_hashes
 from ..text import DEFAULT_NORMALIZE, NormalizeConfig, normalize_array
 from . import lsh
+from .near_tasks import _init_worker, _sets_task, _sign_task, _verify_task  # noqa: F401 (worker tasks)
 
 Sources = dict[str, Callable[[], Iterator[pa.RecordBatch]]]
 
@@ -122,47 +123,6 @@ def signatures(texts, config: NearConfig = NearConfig(),
         sh = hash_shingles(norm, config.ngram, char=config.char_ngrams)
     return lsh.MinHasher(config.num_perm, config.seed, config.scheme).signatures(
         sh.offsets, minhash_input(sh.hashes), shingle_hash=config.hash)
-
-
-# ------------------------------------------------------------------------------------------ worker tasks
-
-_STATE: dict = {}
-
-
-def _init_worker(config: NearConfig, normalize: NormalizeConfig) -> None:
-    _STATE["config"] = config
-    _STATE["normalize"] = normalize
-    _STATE["hasher"] = lsh.MinHasher(config.num_perm, config.seed, config.scheme)
-    _STATE["params"] = config.lsh_params()
-
-
-def _sign_task(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(signatures, band keys, shingle counts) of one batch of raw texts."""
-    cfg: NearConfig = _STATE["config"]
-    norm = normalize_array(texts, _STATE["normalize"])
-    if cfg.hash == "sha1":
-        sh = sha1_shingle_hashes(norm, cfg.ngram, char=cfg.char_ngrams)
-    else:
-        sh = hash_shingles(norm, cfg.ngram, char=cfg.char_ngrams)
-    sig = _STATE["hasher"].signatures(sh.offsets, minhash_input(sh.hashes), shingle_hash=cfg.hash)
-    bands, rows = _STATE["params"]
-    return sig, lsh.band_keys(sig, bands, rows), sh.counts()
-
-
-def _sets_task(texts: pa.Array) -> list[np.ndarray]:
-    """Sorted unique 64-bit shingle hashes of each text (the exact sets verification compares)."""
-    cfg: NearConfig = _STATE["config"]
-    sh = hash_shingles(normalize_array(texts, _STATE["normalize"]), cfg.ngram, char=cfg.char_ngrams)
-    return [np.unique(sh.doc(i)) for i in range(len(sh))]
-
-
-def _verify_task(task: tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]) -> np.ndarray:
-    """Intersection sizes of the shingle sets of pairs (a[k], b[k])."""
-    a, b, sets = task
-    out = np.empty(len(a), dtype=np.int64)
-    for k in range(len(a)):
-        out[k] = len(np.intersect1d(sets[int(a[k])], sets[int(b[k])], assume_unique=True))
-    return out
 
 
 # ----------------------------------------------------------------------------------------------- the pass
@@ -315,6 +275,7 @@ def run_near(sources: Sources, config: NearConfig, out_dir: Path, *, normalize: 
     Signatures and verification run as tasks on ``engine`` (default: in-process).
     """
     from ..engine import LocalEngine
+    from ..engine.pieces import uses_read_tasks
     from .near_report import build_result
 
     out_dir = Path(out_dir)
@@ -326,14 +287,26 @@ def run_near(sources: Sources, config: NearConfig, out_dir: Path, *, normalize: 
     stats = lsh.BucketStats()
     failed = True
     try:
-        docs = _sign_all(sources, config, runner, spill, bands, progress)
+        if uses_read_tasks(engine):           # the workers read, sign and shuffle (near_shards.py)
+            from .near_shards import ShardedNear
+
+            sharded = ShardedNear(sources, config, engine, runner, spill, bands, progress)
+            docs = sharded.sign(_Docs)
+            a, b = lsh.unpack_pairs(sharded.candidates(stats))
+            est = sharded.estimates(config.num_perm, a, b) if len(a) else np.zeros(0)
+        else:
+            docs = _sign_all(sources, config, runner, spill, bands, progress)
+            n_docs = len(docs.split_codes)
+            packed = _candidates(docs, config, spill, bands, stats)
+            a, b = lsh.unpack_pairs(packed)
+            est = _estimates(spill, n_docs, config.num_perm, a, b)
         n_docs = len(docs.split_codes)
-        packed = _candidates(docs, config, spill, bands, stats)
-        a, b = lsh.unpack_pairs(packed)
-        est = _estimates(spill, n_docs, config.num_perm, a, b)
         needed = np.unique(np.concatenate((a, b))) if len(a) else np.zeros(0, np.int64)
         if len(needed):
-            sets = _exact_sets(sources, needed, runner, n_docs, progress, spill)
+            if uses_read_tasks(engine):
+                sets = sharded.exact_sets(needed, _SetStore)
+            else:
+                sets = _exact_sets(sources, needed, runner, n_docs, progress, spill)
             inter = _verify(a, b, sets, runner)
             size = sets.sizes
             del sets                          # close the memory map before the spill directory goes

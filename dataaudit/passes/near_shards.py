@@ -1,0 +1,171 @@
+"""The near pass with read tasks and the partitioned band shuffle (``--engine ray``): the same numbers as the
+driver-side phases of ``near.py``, computed where the data is.
+
+1. *sign*: one task per piece of each source (``engine/pieces.py``: a shard the worker reads, or a batch
+   the driver read where a source cannot be sharded); the task signs its documents, writes their
+   signatures and their band keys, hash-partitioned (``bands.write_keys``), to the spill directory, and
+   returns only doc ids and shingle counts. The driver never holds text, signatures or band keys;
+2. *candidates*: one ``bands.partition_pairs`` task per partition; the union of their pairs;
+3. *estimates*: the signature rows of candidate documents, read from the pieces' files;
+4. *exact sets*: the pieces holding candidate documents are read again by tasks that return the sets of
+   those documents only; verification then runs as in ``near.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from ..engine.pieces import Pieces
+from . import bands as _bands
+from . import lsh
+from .near_tasks import _STATE, _sets_task, _sign_task
+
+
+def _batches_texts(batches) -> tuple[list[pa.Array], list[pa.Array]]:
+    ids, texts = [], []
+    for b in batches:
+        ids.append(b.column(b.schema.get_field_index("doc_id")).cast(pa.string()))
+        texts.append(b.column(b.schema.get_field_index("text")))
+    return ids, texts
+
+
+def _sig_path(spill: Path, task: int) -> Path:
+    return Path(spill) / f"sig{task:06d}.u32"
+
+
+def sign_piece(batches, spill: str, partitions: int, task: int) -> tuple[pa.Array, np.ndarray]:
+    """(doc ids, shingle counts) of one piece; its signatures and partitioned band keys go to ``spill``."""
+    ids, texts = _batches_texts(batches)
+    sigs, keys, counts = [], [], []
+    for t in texts:
+        s, k, c = _sign_task(t)
+        sigs.append(s)
+        keys.append(k)
+        counts.append(c)
+    num_perm = _STATE["config"].num_perm
+    bands = _STATE["params"][0]
+    sig = np.concatenate(sigs) if sigs else np.zeros((0, num_perm), np.uint32)
+    key = np.concatenate(keys) if keys else np.zeros((0, bands), np.uint64)
+    cnt = np.concatenate(counts).astype(np.int64) if counts else np.zeros(0, np.int64)
+    path = _sig_path(Path(spill), task)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    np.ascontiguousarray(sig, dtype=np.uint32).tofile(tmp)
+    os.replace(tmp, path)
+    _bands.write_keys(Path(spill), task, key, cnt, partitions)
+    doc_ids = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
+    return doc_ids, cnt
+
+
+def sets_piece(batches, sel: np.ndarray) -> list[np.ndarray]:
+    """Exact shingle sets of the piece's documents at local positions ``sel``."""
+    _, texts = _batches_texts(batches)
+    if not texts:
+        return []
+    text = pa.concat_arrays([t.cast(pa.large_string()) for t in texts])
+    return _sets_task(text.take(pa.array(sel, pa.int64())))
+
+
+class ShardedNear:
+    """The phases of the near pass on read tasks and partitions; ``sign`` first, then the others."""
+
+    def __init__(self, sources, cfg, engine, runner, spill: Path, bands: int, progress) -> None:
+        self.sources, self.cfg, self.engine, self.runner = sources, cfg, engine, runner
+        self.spill, self.bands, self.progress = Path(spill), bands, progress
+        self.partitions = int(engine.partitions)
+        self.pieces = {split: Pieces(engine, runner, src) for split, src in sources.items()}
+
+    def sign(self, docs_cls):
+        ids, codes, counts, task_codes, sizes = [], [], [], [], []
+        task = 0
+        for code, (split, pieces) in enumerate(self.pieces.items()):
+            first = task
+
+            def number(k, _item, first=first):
+                return first + k
+
+            for doc_ids, n_sh in pieces.map(sign_piece, str(self.spill), self.partitions, select=number):
+                ids.append(doc_ids)
+                codes.append(np.full(len(n_sh), code, dtype=np.int16))
+                counts.append(n_sh)
+                task_codes.append(code)
+                sizes.append(len(n_sh))
+                task += 1
+                if self.progress:
+                    self.progress(f"near: signatures {split}", len(n_sh))
+        cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))
+        self.task_codes = np.array(task_codes, np.int16)
+        self.sizes = np.array(sizes, np.int64)
+        self.bases = np.concatenate(([0], np.cumsum(self.sizes)[:-1])).astype(np.int64) if sizes else \
+            np.zeros(0, np.int64)
+        self.docs = docs_cls(ids, cat(codes, np.int16), cat(counts, np.int64), list(self.sources))
+        return self.docs
+
+    def candidates(self, stats: lsh.BucketStats) -> np.ndarray:
+        empty = np.flatnonzero(self.docs.n_shingles == 0).astype(np.int64)
+        tasks = ((str(self.spill), p, self.partitions, self.bases, self.task_codes, empty, self.bands,
+                  self.cfg.mode, self.cfg.max_bucket) for p in range(self.partitions))
+        out = []
+        for pairs, st in self.runner.map(_bands.partition_pairs, tasks):
+            _bands.merge_stats(stats, st)
+            if len(pairs):
+                out.append(pairs)
+        return np.unique(np.concatenate(out)) if out else np.zeros(0, np.int64)
+
+    def _task_of(self, g: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.bases, g, side="right") - 1
+
+    def _sig_rows(self, g: np.ndarray, num_perm: int) -> np.ndarray:
+        out = np.empty((len(g), num_perm), np.uint32)
+        t = self._task_of(g)
+        for tt in np.unique(t).tolist():
+            m = t == tt
+            mm = np.memmap(_sig_path(self.spill, tt), dtype=np.uint32, mode="r").reshape(-1, num_perm)
+            out[m] = mm[g[m] - self.bases[tt]]
+            del mm
+        return out
+
+    def estimates(self, num_perm: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out = np.empty(len(a))
+        for c in range(0, len(a), 65536):
+            sa, sb = self._sig_rows(a[c:c + 65536], num_perm), self._sig_rows(b[c:c + 65536], num_perm)
+            out[c:c + 65536] = (sa == sb).mean(axis=1)
+        return out
+
+    def exact_sets(self, needed: np.ndarray, set_store_cls):
+        """The sets of ``needed`` (sorted global indices), written to ``spill/sets.u64`` in that order."""
+        t_of = self._task_of(needed)
+        sizes = np.zeros(len(needed), dtype=np.int64)
+        done = 0
+        path = self.spill / "sets.u64"
+        task = 0
+        with open(path, "wb") as f:
+            for split, pieces in self.pieces.items():
+                first = task
+                n_pieces = int((self.task_codes == list(self.pieces).index(split)).sum())
+                lo = np.searchsorted(t_of, first)
+                hi = np.searchsorted(t_of, first + n_pieces)
+
+                def select(k, _item, first=first):
+                    tt = first + k
+                    i, j = np.searchsorted(t_of, [tt, tt + 1])
+                    return needed[i:j] - self.bases[tt] if j > i else None
+
+                if hi > lo:
+                    for result in pieces.map(sets_piece, select=select, account=False):
+                        for s in result:
+                            f.write(np.ascontiguousarray(s, dtype=np.uint64).tobytes())
+                            sizes[done] = len(s)
+                            done += 1
+                        if self.progress:
+                            self.progress("near: verify (re-read)", len(result))
+                task += n_pieces
+        if done != len(needed):
+            from ..errors import InputError
+
+            raise InputError(f"the sources gave {done} of {len(needed)} candidate documents on the second read; "
+                             "near-duplicate verification needs inputs that do not change during the run")
+        return set_store_cls(path, needed, sizes)
