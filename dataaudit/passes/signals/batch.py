@@ -53,19 +53,33 @@ def _tokenize(lines: pa.Array, line_off: np.ndarray) -> tuple[Tokens, np.ndarray
             chunk_off = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
     else:
         chunks, chunk_off = lines, np.zeros(1, np.int64)
-    enc = pc.dictionary_encode(chunks) if len(chunks) else None
-    cid = np.asarray(enc.indices, dtype=np.int64) if enc is not None else np.zeros(0, np.int64)
-    uniq = enc.dictionary.to_pylist() if enc is not None else []
-    vocab: dict[str, int] = {}
-    get = vocab.setdefault
-    ctok: list[int] = []
-    ccount = np.zeros(len(uniq), dtype=np.int64)
-    for i, c in enumerate(uniq):
+    if len(chunks) == 0:
+        chunks = pa.array([], pa.large_string())
+    enc = pc.dictionary_encode(chunks)
+    cid = np.asarray(enc.indices, dtype=np.int64)
+    uniq = enc.dictionary
+    # an ASCII letters/digits chunk is one token, itself (TOKEN_RE's word rule takes it whole; no
+    # contraction or "cannot" rule applies to it): only the other chunks go through the regex
+    simple = np.asarray(pc.match_substring_regex(uniq, r"^[A-Za-z0-9]+$"), dtype=bool) & \
+        ~np.asarray(pc.is_in(uniq, value_set=pa.array(["cannot", "Cannot"], uniq.type)), dtype=bool)
+    sidx, hidx = np.flatnonzero(simple), np.flatnonzero(~simple)
+    htoks: list[str] = []
+    hcount = np.zeros(len(hidx), dtype=np.int64)
+    for i, c in enumerate(uniq.take(pa.array(hidx, pa.int64())).to_pylist()):
         toks = line_tokens(c)
-        ccount[i] = len(toks)
-        ctok += [get(t, len(vocab)) for t in toks]
+        hcount[i] = len(toks)
+        htoks += toks
+    tenc = pc.dictionary_encode(pa.concat_arrays([uniq.take(pa.array(sidx, pa.int64())),
+                                                  pa.array(htoks, uniq.type)]))
+    ids = np.asarray(tenc.indices, dtype=np.int64)
+    ccount = np.ones(len(uniq), dtype=np.int64)
+    ccount[hidx] = hcount
     cstart = np.concatenate([[0], np.cumsum(ccount)]).astype(np.int64)
-    ctok_arr = np.array(ctok, dtype=np.int64)
+    ctok_arr = np.empty(int(cstart[-1]), dtype=np.int64)
+    ctok_arr[cstart[sidx]] = ids[:len(sidx)]
+    hstart = np.concatenate([[0], np.cumsum(hcount)]).astype(np.int64)
+    ctok_arr[np.repeat(cstart[hidx] - hstart[:-1], hcount) + np.arange(int(hstart[-1]), dtype=np.int64)] = \
+        ids[len(sidx):]
     per_chunk = ccount[cid]                                    # tokens of each chunk occurrence
     total = int(per_chunk.sum())
     occ_start = np.concatenate([[0], np.cumsum(per_chunk)]).astype(np.int64)
@@ -73,7 +87,7 @@ def _tokenize(lines: pa.Array, line_off: np.ndarray) -> tuple[Tokens, np.ndarray
     gather = np.repeat(cstart[cid] - occ_start[:-1], per_chunk) + np.arange(total, dtype=np.int64)
     tid = ctok_arr[gather] if total else np.zeros(0, np.int64)
     line_tok_off = occ_start[chunk_off]
-    words = list(vocab)
+    words = tenc.dictionary.to_pylist()
     vlen = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     kinds = np.fromiter(map(token_kind, words), dtype=np.int64, count=len(words))
     doc_off = line_tok_off[line_off]
