@@ -1,7 +1,9 @@
 """Exact pass: xxh3-128 of normalized text -> duplicate groups within each split, leaks across splits.
 
 Memory is bounded by the batch size, not the corpus: per-document hash records are spilled to disk in
-``n_buckets`` Arrow files by the hash's first byte, and each bucket is grouped on its own.
+``n_buckets`` Arrow files by hash range, each bucket is grouped on its own in numpy (cut into narrower hash
+ranges first when it holds more than ``max_bucket_rows`` records), and the findings are written as sorted
+runs merged into the Parquet files (``exact_spill.py``).
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import xxhash
 
-from ..io.atomic import write_parquet_atomic
+from ..io.atomic import atomic_path
 from ..io.prefetch import prefetch
 from ..records import PassResult
 from ..text import DEFAULT_NORMALIZE, NormalizeConfig, normalized_blob
+from . import exact_spill as spill_io
 
 HASH_RECORD = pa.schema([
     ("hash", pa.binary(16)), ("doc_id", pa.string()), ("split", pa.string()), ("n_bytes", pa.int64()),
@@ -42,7 +46,10 @@ LEAKS_SCHEMA = pa.schema([
 class ExactConfig:
     """Settings of the exact pass."""
 
-    n_buckets: int = 64          # spill files: a bucket holds ~1/n_buckets of the hash records in memory
+    n_buckets: int = 64          # spill files by hash range: a bucket holds ~1/n_buckets of the hash records
+    max_bucket_rows: int = 262_144   # the most hash records grouped in memory at once (64 default batches of
+                                 # 4,096): a larger bucket is cut by more hash bits; also the size of the sorted
+                                 # runs the findings are merged from. ~100 bytes a record while grouping
     max_train_ids: int = 20      # train doc_ids listed per leaked document (the count is always exact)
     excerpt_chars: int = 200     # excerpt of each listed leak and duplicate group (0: none); the texts of the
                                  # listed top-k documents only are fetched, in a second look at their splits
@@ -105,41 +112,6 @@ def hash_batch(texts: pa.Array, normalize: NormalizeConfig = DEFAULT_NORMALIZE, 
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), n, [None, pa.py_buffer(digests)])
 
 
-class _Spill:
-    """Append hash records to n bucket files (Arrow IPC streams); read them back one bucket at a time."""
-
-    def __init__(self, n: int, directory: Path) -> None:
-        self.n = n
-        self.dir = directory
-        self.writers: list[pa.ipc.RecordBatchStreamWriter | None] = [None] * n
-
-    def add(self, batch: pa.RecordBatch) -> None:
-        first = np.frombuffer(batch.column(0).buffers()[1], np.uint8)[batch.column(0).offset * 16::16][
-            : batch.num_rows]
-        bucket = (first.astype(np.int64) * self.n) >> 8
-        order = np.argsort(bucket, kind="stable")
-        sorted_b = bucket[order]
-        bounds = np.searchsorted(sorted_b, np.arange(self.n + 1))
-        taken = batch.take(pa.array(order))
-        for k in range(self.n):
-            a, b = bounds[k], bounds[k + 1]
-            if a == b:
-                continue
-            if self.writers[k] is None:
-                self.writers[k] = pa.ipc.new_stream(str(self.dir / f"b{k:03d}.arrow"), HASH_RECORD)
-            self.writers[k].write_batch(taken.slice(a, b - a))
-
-    def buckets(self) -> Iterator[pa.Table]:
-        for w in self.writers:
-            if w is not None:
-                w.close()
-        for k in range(self.n):
-            p = self.dir / f"b{k:03d}.arrow"
-            if p.exists():
-                with pa.memory_map(str(p)) as src:
-                    yield pa.ipc.open_stream(src).read_all()
-
-
 @dataclass
 class SplitCounts:
     docs: int = 0
@@ -162,53 +134,173 @@ class SplitCounts:
         return d
 
 
-def _group_bucket(t: pa.Table, cfg: ExactConfig, counts: dict[str, SplitCounts], train_split: str):
-    """Duplicate-group and leak rows of one bucket (all records sharing a hash are in the same bucket)."""
-    t = t.sort_by([("hash", "ascending"), ("seq", "ascending")])
-    hashes = t.column("hash").combine_chunks()
-    hb = np.frombuffer(hashes.buffers()[1], np.uint8)[hashes.offset * 16:][: len(hashes) * 16].reshape(-1, 16)
+# Finding rows carry their document's ``seq`` while they are sorted on disk: it makes the sort keys total,
+# so ties (a doc_id used twice) come out in the order the in-memory grouping of earlier versions gave them.
+DUP_RUN = DUPLICATES_SCHEMA.append(pa.field("seq", pa.int64()))
+LEAK_RUN = LEAKS_SCHEMA.append(pa.field("seq", pa.int64()))
+DUP_KEYS = [("split", "ascending"), ("group_id", "ascending"), ("is_first", "descending"), ("doc_id", "ascending"),
+            ("seq", "ascending")]
+LEAK_KEYS = [("split", "ascending"), ("doc_id", "ascending"), ("group_id", "ascending"), ("seq", "ascending")]
+FAN = 16                 # a bucket over the bound is cut into this many narrower hash ranges
+_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
+_COUNTS = ("dup_docs", "dup_bytes", "dup_groups", "leaked_docs", "leaked_bytes")
+
+
+def _digest_matrix(hashes) -> np.ndarray:
+    if isinstance(hashes, pa.ChunkedArray):
+        hashes = hashes.combine_chunks()
+    return np.frombuffer(hashes.buffers()[1], np.uint8)[hashes.offset * 16:][: len(hashes) * 16].reshape(-1, 16)
+
+
+def _hex(hb: np.ndarray) -> pa.Array:
+    """Lower-case hex of each 16-byte row (the group id), built without a Python object per row."""
     n = len(hb)
+    out = np.empty((n, 32), np.uint8)
+    out[:, 0::2], out[:, 1::2] = _HEX[hb >> 4], _HEX[hb & 15]
+    return pa.StringArray.from_buffers(n, pa.py_buffer(np.arange(0, 32 * n + 1, 32, dtype=np.int32)),
+                                       pa.py_buffer(out))
+
+
+def _add_counts(counts: dict, name: str, **kv: int) -> None:
+    c = counts.setdefault(name, dict.fromkeys(_COUNTS, 0))
+    for k, v in kv.items():
+        c[k] += int(v)
+
+
+def _group_table(t: pa.Table, max_train_ids: int, train_split: str, counts: dict):
+    """Duplicate rows and leak rows (with ``seq``) of the hash records ``t``, grouped in numpy: only the members
+    of groups of two or more are taken out of ``t``; the rest is never touched row by row."""
+    t = t.sort_by([("hash", "ascending"), ("seq", "ascending")])
+    hb = _digest_matrix(t.column("hash"))
+    n = len(hb)
+    if n < 2:
+        return None, None
     new = np.ones(n, bool)
-    if n > 1:
-        new[1:] = np.any(hb[1:] != hb[:-1], axis=1)
-    starts = np.flatnonzero(new)
-    sizes = np.diff(np.append(starts, n))
-    multi = starts[sizes > 1]
-    msize = sizes[sizes > 1]
-    if len(multi) == 0:
-        return [], []
-    doc_ids = t.column("doc_id").to_pylist()
-    splits = t.column("split").to_pylist()
-    nbytes = t.column("n_bytes").to_numpy()
-    dup_rows, leak_rows = [], []
-    for s, z in zip(multi.tolist(), msize.tolist()):
-        gid = hb[s].tobytes().hex()
-        by_split: dict[str, list[int]] = {}
-        for i in range(s, s + z):
-            by_split.setdefault(splits[i], []).append(i)
-        for sp, members in by_split.items():
-            if len(members) > 1:
-                c = counts.setdefault(sp, SplitCounts())
-                c.dup_groups += 1
-                first = members[0]
-                for i in members:
-                    dup_rows.append((doc_ids[i], sp, gid, len(members), doc_ids[first], i == first,
-                                     int(nbytes[i])))
-                    if i != first:
-                        c.dup_docs += 1
-                        c.dup_bytes += int(nbytes[i])
-        train = by_split.get(train_split)
-        if train:
-            train_ids = [doc_ids[i] for i in train[: cfg.max_train_ids]]
-            for sp, members in by_split.items():
-                if sp == train_split:
-                    continue
-                c = counts.setdefault(sp, SplitCounts())
-                for i in members:
-                    c.leaked_docs += 1
-                    c.leaked_bytes += int(nbytes[i])
-                    leak_rows.append((doc_ids[i], sp, gid, int(nbytes[i]), len(train), train_ids))
-    return dup_rows, leak_rows
+    new[1:] = np.any(hb[1:] != hb[:-1], axis=1)
+    gid = np.cumsum(new) - 1
+    keep = np.flatnonzero(np.bincount(gid)[gid] > 1)
+    if not len(keep):
+        return None, None
+    m = t.take(pa.array(keep))
+    enc = pc.dictionary_encode(m.column("split").combine_chunks())
+    names, code = enc.dictionary.to_pylist(), enc.indices.to_numpy().astype(np.int64)
+    g, seq = gid[keep], m.column("seq").to_numpy()
+    g = np.concatenate([[0], np.cumsum(g[1:] != g[:-1])])   # groups renumbered 0.. (ids < len(m))
+    order = np.lexsort((seq, code, g))           # by group, then split, then document order
+    m, g, code, seq, hbm = m.take(pa.array(order)), g[order], code[order], seq[order], hb[keep][order]
+    k = len(m)
+    sub_new = np.ones(k, bool)
+    sub_new[1:] = (g[1:] != g[:-1]) | (code[1:] != code[:-1])
+    sid = np.cumsum(sub_new) - 1
+    sub_start = np.flatnonzero(sub_new)
+    sub_size = np.bincount(sid)
+    row_size, first_pos = sub_size[sid], sub_start[sid]
+    is_first = np.arange(k) == first_pos
+    nbytes = m.column("n_bytes").to_numpy()
+    doc_ids, splits, gids = m.column("doc_id").combine_chunks(), m.column("split").combine_chunks(), _hex(hbm)
+    d = np.flatnonzero(row_size > 1)
+    dup = None
+    if len(d):
+        dup = pa.table([doc_ids.take(d), splits.take(d), gids.take(d), pa.array(row_size[d], pa.int64()),
+                        doc_ids.take(first_pos[d]), pa.array(is_first[d]), pa.array(nbytes[d], pa.int64()),
+                        pa.array(seq[d], pa.int64())], schema=DUP_RUN)
+        others = d[~is_first[d]]
+        for c, name in enumerate(names):
+            sel = others[code[others] == c]
+            _add_counts(counts, name, dup_groups=np.count_nonzero((code[sub_start] == c) & (sub_size > 1)),
+                        dup_docs=len(sel), dup_bytes=nbytes[sel].sum())
+    leak = None
+    if train_split in names:
+        tc = names.index(train_split)
+        tsub = np.flatnonzero(code[sub_start] == tc)
+        tcount, tstart = np.zeros(k, np.int64), np.zeros(k, np.int64)   # per group (ids < k)
+        tcount[g[sub_start[tsub]]], tstart[g[sub_start[tsub]]] = sub_size[tsub], sub_start[tsub]
+        rows = np.flatnonzero((code != tc) & (tcount[g] > 0))
+        if len(rows):
+            lg = g[rows]
+            lens = np.minimum(tcount[lg], max_train_ids)
+            offs = np.concatenate([[0], np.cumsum(lens)])
+            idx = np.repeat(tstart[lg] - offs[:-1], lens) + np.arange(offs[-1])
+            lists = pa.ListArray.from_arrays(pa.array(offs, pa.int32()), doc_ids.take(pa.array(idx, pa.int64())))
+            leak = pa.table([doc_ids.take(rows), splits.take(rows), gids.take(rows),
+                             pa.array(nbytes[rows], pa.int64()), pa.array(tcount[lg], pa.int64()), lists,
+                             pa.array(seq[rows], pa.int64())], schema=LEAK_RUN)
+            for c, name in enumerate(names):
+                sel = rows[code[rows] == c]
+                if len(sel):
+                    _add_counts(counts, name, leaked_docs=len(sel), leaked_bytes=nbytes[sel].sum())
+    return dup, leak
+
+
+def _group_one_hash(path: Path, max_train_ids: int, train_split: str, counts: dict, dups, leaks) -> bool:
+    """Group a file whose records all share one 64-bit prefix (one huge group: many copies of one text) in
+    two streamed passes: sizes, first members and the first train ids, then the rows. False when the file
+    holds more than one full hash (two texts whose xxh3-128 share 64 bits), left to ``_group_table``."""
+    first_h, size, first, nb, tr_seq, tr_ids = None, {}, {}, {}, np.zeros(0, np.int64), []
+    for b in spill_io.read_batches(path):
+        hb = _digest_matrix(b.column(0))
+        first_h = hb[0].copy() if first_h is None else first_h
+        if np.any(hb != first_h):
+            return False
+        sp, seq, ids = b.column("split").to_pylist(), b.column("seq").to_numpy(), b.column("doc_id").to_pylist()
+        nbytes = b.column("n_bytes").to_numpy()
+        for i, s in enumerate(sp):
+            size[s] = size.get(s, 0) + 1
+            nb[s] = nb.get(s, 0) + int(nbytes[i])
+            if s not in first or seq[i] < first[s][0]:
+                first[s] = (int(seq[i]), ids[i], int(nbytes[i]))
+        tr = [i for i, s in enumerate(sp) if s == train_split]
+        if tr:
+            tr_seq = np.concatenate([tr_seq, seq[tr]])
+            tr_ids = tr_ids + [ids[i] for i in tr]
+            o = np.argsort(tr_seq, kind="stable")[:max_train_ids]
+            tr_seq, tr_ids = tr_seq[o], [tr_ids[i] for i in o]
+    gid = first_h.tobytes().hex()
+    n_train = size.get(train_split, 0)
+    for s, z in size.items():
+        if z > 1:
+            _add_counts(counts, s, dup_groups=1, dup_docs=z - 1, dup_bytes=nb[s] - first[s][2])
+        if n_train and s != train_split:
+            _add_counts(counts, s, leaked_docs=z, leaked_bytes=nb[s])
+    for b in spill_io.read_batches(path):
+        sp, seq, ids = b.column("split").to_pylist(), b.column("seq").to_pylist(), b.column("doc_id").to_pylist()
+        nbytes = b.column("n_bytes").to_pylist()
+        d = [i for i, s in enumerate(sp) if size[s] > 1]
+        dups.add(pa.table([[ids[i] for i in d], [sp[i] for i in d], [gid] * len(d), [size[sp[i]] for i in d],
+                           [first[sp[i]][1] for i in d], [seq[i] == first[sp[i]][0] for i in d],
+                           [nbytes[i] for i in d], [seq[i] for i in d]], schema=DUP_RUN))
+        lk = [i for i, s in enumerate(sp) if n_train and s != train_split]
+        leaks.add(pa.table([[ids[i] for i in lk], [sp[i] for i in lk], [gid] * len(lk), [nbytes[i] for i in lk],
+                            [n_train] * len(lk), [list(tr_ids)] * len(lk), [seq[i] for i in lk]], schema=LEAK_RUN))
+    return True
+
+
+def group_bucket(item: tuple) -> dict:
+    """Group one bucket file: a pure function of (path, rows, bound, max_train_ids, train_split, name), so
+    buckets can be mapped over an engine's process pool. A bucket over ``bound`` records is cut into narrower
+    hash ranges first (recursively). Finding rows go to sorted run files beside the bucket; returns their
+    paths and the counts it added."""
+    path, rows, bound, max_train_ids, train_split, name = item
+    path = Path(path)
+    counts: dict = {}
+    dups = spill_io.RunWriter(path.parent, f"{name}-d", DUP_KEYS, bound)
+    leaks = spill_io.RunWriter(path.parent, f"{name}-l", LEAK_KEYS, bound)
+
+    def visit(p: Path, n: int) -> None:
+        subs = spill_io.respill(p, HASH_RECORD, FAN) if n > bound else None
+        if subs:
+            for sp, sn, _ in subs:
+                visit(sp, sn)
+            return
+        if n <= bound or not _group_one_hash(p, max_train_ids, train_split, counts, dups, leaks):
+            d, lk = _group_table(spill_io.read_table(p), max_train_ids, train_split, counts)
+            for w, t in ((dups, d), (leaks, lk)):
+                if t is not None:
+                    w.add(t)
+        p.unlink()
+
+    visit(path, rows)
+    return {"counts": counts, "dups": [str(p) for p in dups.close()], "leaks": [str(p) for p in leaks.close()]}
 
 
 def _cut(text: str, limit: int) -> str:
@@ -216,21 +308,61 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _rows_to_table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
-    cols = list(zip(*rows)) if rows else [[] for _ in schema]
-    return pa.table([pa.array(list(c), f.type) for c, f in zip(cols, schema)], schema=schema)
+class _Top:
+    """The first ``k`` rows by ``keys`` of a stream of sorted chunks; of equal rows the earlier stays (as a
+    stable sort of the whole table would keep them)."""
+
+    def __init__(self, keys: list[tuple[str, str]], k: int) -> None:
+        self.keys, self.k, self.t = keys, k, None
+
+    def add(self, t: pa.Table) -> None:
+        t = t if self.t is None else pa.concat_tables([self.t, t])
+        self.t = t.sort_by(self.keys).slice(0, self.k)
+
+    def rows(self) -> list[dict]:
+        return self.t.to_pylist() if self.t is not None else []
+
+
+def _write_sorted(path: Path, runs: list[Path], schema: pa.Schema, run_schema: pa.Schema, keys, bound: int,
+                  on_chunk) -> None:
+    """Merge the sorted runs into one Parquet file (zstd, atomic), chunk by chunk; ``on_chunk`` sees each."""
+    with atomic_path(path) as tmp:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
+            def emit(t: pa.Table) -> None:
+                t = t.drop(["seq"]).cast(schema)
+                w.write_table(t)
+                on_chunk(t)
+
+            spill_io.merge_runs(runs, run_schema, keys, bound, emit)
+
+
+def _group_all(items: list[tuple], engine) -> Iterator[dict]:
+    if engine is not None and getattr(engine, "name", "") == "local" and getattr(engine, "workers", 1) > 1 \
+            and len(items) > 1:
+        with engine.pool() as pool:
+            yield from pool.map(group_bucket, items)
+    else:
+        yield from map(group_bucket, items)
 
 
 def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_dir: Path, *,
               normalize: NormalizeConfig = DEFAULT_NORMALIZE, config: ExactConfig = ExactConfig(),
               top: int = 20, train_split: str = "train", engine=None) -> PassResult:
-    """Hash every document of every split, then group on disk. Writes exact_duplicates/exact_leaks Parquet."""
+    """Hash every document of every split, then group on disk. Writes exact_duplicates/exact_leaks Parquet.
+
+    Memory: one input batch while hashing; one bucket of at most ``config.max_bucket_rows`` records while
+    grouping (a larger one is cut by more hash bits first); finding rows in sorted runs of that many rows,
+    merged into the Parquet files a chunk at a time. With a local engine of several workers the buckets are
+    grouped in its process pool (results in bucket order, so the output does not depend on it).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".exact-spill-", dir=out_dir))
     counts: dict[str, SplitCounts] = {}
+    bound = config.max_bucket_rows
     try:
-        spill = _Spill(config.n_buckets, tmp)
+        spill = spill_io.Spill([spill_io.first_byte_range(k, config.n_buckets) for k in range(config.n_buckets)],
+                               HASH_RECORD, tmp, "b")
         seq = 0
         for split, make in sources.items():
             counts.setdefault(split, SplitCounts())
@@ -244,27 +376,35 @@ def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_di
                      pa.array(np.arange(seq, seq + n, dtype=np.int64))], schema=HASH_RECORD))
                 seq += n
                 counts[split] += SplitCounts(docs=n, bytes=int(pc.sum(nb).as_py() or 0))   # counts add
-        dups, leaks = [], []
-        for bucket in spill.buckets():
-            d, lk = _group_bucket(bucket, config, counts, train_split)
-            dups += d
-            leaks += lk
+        items = [(str(p), rows, bound, config.max_train_ids, train_split, f"g{k:03d}")
+                 for k, (p, rows, _) in enumerate(spill.close())]
+        dup_runs, leak_runs = [], []
+        for r in _group_all(items, engine):
+            for name, c in r["counts"].items():
+                counts[name] = counts.get(name, SplitCounts()) + SplitCounts(**c)
+            dup_runs += [Path(p) for p in r["dups"]]
+            leak_runs += [Path(p) for p in r["leaks"]]
+        groups = _Top([("group_size", "descending"), ("group_id", "ascending")], top)
+        leaks = _Top([("n_bytes", "descending"), ("doc_id", "ascending")], top)
+        n_groups = [0]
+
+        def on_dup(t: pa.Table) -> None:
+            firsts = t.filter(pc.field("is_first")).select(["split", "group_id", "group_size", "first_doc_id",
+                                                             "n_bytes"])
+            n_groups[0] += firsts.num_rows
+            groups.add(firsts)
+
+        _write_sorted(out_dir / "exact_duplicates.parquet", dup_runs, DUPLICATES_SCHEMA, DUP_RUN, DUP_KEYS, bound,
+                      on_dup)
+        _write_sorted(out_dir / "exact_leaks.parquet", leak_runs, LEAKS_SCHEMA, LEAK_RUN, LEAK_KEYS, bound,
+                      leaks.add)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    dup_t = _rows_to_table(dups, DUPLICATES_SCHEMA).sort_by([("split", "ascending"), ("group_id", "ascending"),
-                                                             ("is_first", "descending"), ("doc_id", "ascending")])
-    leak_t = _rows_to_table(leaks, LEAKS_SCHEMA).sort_by([("split", "ascending"), ("doc_id", "ascending")])
-    write_parquet_atomic(out_dir / "exact_duplicates.parquet", dup_t)
-    write_parquet_atomic(out_dir / "exact_leaks.parquet", leak_t)
-    return _result(counts, dup_t, leak_t, config, normalize, top, train_split, sources)
+    return _result(counts, groups.rows(), n_groups[0], leaks.rows(), config, normalize, train_split, sources)
 
 
-def _result(counts, dup_t: pa.Table, leak_t: pa.Table, config: ExactConfig, normalize: NormalizeConfig,
-            top: int, train_split: str, sources=None) -> PassResult:
-    groups = (dup_t.filter(pc.field("is_first")).sort_by([("group_size", "descending"), ("group_id", "ascending")])
-              .select(["split", "group_id", "group_size", "first_doc_id", "n_bytes"]))
-    top_groups = groups.slice(0, top).to_pylist()
-    top_leaks = leak_t.sort_by([("n_bytes", "descending"), ("doc_id", "ascending")]).slice(0, top).to_pylist()
+def _result(counts, top_groups: list[dict], n_groups: int, top_leaks: list[dict], config: ExactConfig,
+            normalize: NormalizeConfig, train_split: str, sources=None) -> PassResult:
     if sources is not None and config.excerpt_chars:
         wanted: dict[str, set[str]] = {}
         for r in top_leaks:
@@ -278,7 +418,7 @@ def _result(counts, dup_t: pa.Table, leak_t: pa.Table, config: ExactConfig, norm
             g["excerpt"] = _cut(texts.get((g["split"], g["first_doc_id"]), ""), config.excerpt_chars)
     summary = {"splits": {k: v.to_dict() for k, v in counts.items()},
                "leaked_docs": sum(v.leaked_docs for v in counts.values()),
-               "duplicate_groups": groups.num_rows}
+               "duplicate_groups": n_groups}
     return PassResult(name="exact", summary=summary,
                       findings={"leaks": top_leaks, "duplicate_groups": top_groups},
                       files={"exact_duplicates": "exact_duplicates.parquet", "exact_leaks": "exact_leaks.parquet"},

@@ -1,0 +1,215 @@
+"""Bounded-memory machinery of the exact pass: hash-range spill files and sorted runs merged on disk.
+
+* ``Spill`` appends hash records to files by the range of the digest's first 64 bits they fall in, so each
+  file holds a contiguous, ordered slice of the hash space; ``respill`` cuts one file into ``fan`` narrower
+  ranges (order preserved), which is how a bucket larger than the bound is split further.
+* ``RunWriter`` buffers finding rows up to a bound, sorts them and writes a sorted run file;
+  ``merge_runs`` merges the runs into one sorted stream (a k-way merge, Knuth TAOCP vol. 3, 5.4.1, done a
+  buffer per run at a time), so a findings table of any size is written sorted without being held whole.
+
+Files are read with plain buffered reads, never memory-mapped, so what a bucket costs shows in (and is
+bounded in) the process's resident set rather than hidden in the page cache of a mapping.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pyarrow as pa
+
+READ_ROWS = 8192          # rows per record batch in run files (what a merge holds per run)
+
+
+def prefix64(hashes: pa.Array) -> np.ndarray:
+    """The first 8 bytes of each 16-byte digest as a big-endian unsigned integer (hash order = number order)."""
+    if isinstance(hashes, pa.ChunkedArray):
+        hashes = hashes.combine_chunks()
+    raw = np.frombuffer(hashes.buffers()[1], np.uint8)[hashes.offset * 16:][: len(hashes) * 16]
+    return raw.reshape(-1, 16)[:, :8].copy().view(">u8").ravel().astype(np.uint64)
+
+
+def first_byte_range(k: int, n: int) -> tuple[int, int]:
+    """The 64-bit prefix range of bucket ``k`` of ``n`` when buckets are cut by the first byte (``b*n >> 8``)."""
+    lo_v = -(-k * 256 // n)
+    hi_v = -(-(k + 1) * 256 // n) - 1
+    return lo_v << 56, (hi_v << 56) | ((1 << 56) - 1)
+
+
+def read_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    with pa.OSFile(str(path), "rb") as f:
+        yield from pa.ipc.open_stream(f)
+
+
+def read_table(path: Path) -> pa.Table:
+    with pa.OSFile(str(path), "rb") as f:
+        return pa.ipc.open_stream(f).read_all()
+
+
+class Spill:
+    """Append record batches to ``n`` files by which of ``ranges`` (sorted, contiguous) the prefix falls in."""
+
+    def __init__(self, ranges: list[tuple[int, int]], schema: pa.Schema, directory: Path, name: str) -> None:
+        self.ranges = ranges
+        self.los = np.array([r[0] for r in ranges], np.uint64)
+        self.schema = schema
+        self.paths = [Path(directory) / f"{name}-{k:03d}.arrow" for k in range(len(ranges))]
+        self.rows = [0] * len(ranges)
+        self.writers: list[pa.ipc.RecordBatchStreamWriter | None] = [None] * len(ranges)
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        bucket = np.searchsorted(self.los, prefix64(batch.column(0)), side="right") - 1
+        order = np.argsort(bucket, kind="stable")
+        bounds = np.searchsorted(bucket[order], np.arange(len(self.ranges) + 1))
+        taken = batch.take(pa.array(order))
+        for k in range(len(self.ranges)):
+            a, b = int(bounds[k]), int(bounds[k + 1])
+            if a == b:
+                continue
+            if self.writers[k] is None:
+                self.writers[k] = pa.ipc.new_stream(str(self.paths[k]), self.schema)
+            self.writers[k].write_batch(taken.slice(a, b - a))
+            self.rows[k] += b - a
+
+    def close(self) -> list[tuple[Path, int, tuple[int, int]]]:
+        """(path, rows, prefix range) of each non-empty file, in hash order."""
+        for w in self.writers:
+            if w is not None:
+                w.close()
+        return [(p, n, r) for p, n, r in zip(self.paths, self.rows, self.ranges) if n]
+
+
+def respill(path: Path, schema: pa.Schema, fan: int) -> list[tuple[Path, int, tuple[int, int]]] | None:
+    """Cut ``path`` into up to ``fan`` files over the range of prefixes it actually holds (so each cut
+    separates at least its smallest and largest prefix); None when every record has the same prefix."""
+    lo = hi = None
+    for b in read_batches(path):
+        p = prefix64(b.column(0))
+        if len(p):
+            lo = int(p.min()) if lo is None else min(lo, int(p.min()))
+            hi = int(p.max()) if hi is None else max(hi, int(p.max()))
+    if lo is None or lo == hi:
+        return None
+    width = (hi - lo) // fan + 1
+    ranges = [(lo + j * width, min(hi, lo + (j + 1) * width - 1)) for j in range(fan) if lo + j * width <= hi]
+    spill = Spill(ranges, schema, path.parent, path.stem)
+    for b in read_batches(path):
+        spill.add(b)
+    out = spill.close()
+    path.unlink()
+    return out
+
+
+class RunWriter:
+    """Collect finding tables; every ``bound`` rows, sort by ``keys`` and write a sorted run file."""
+
+    def __init__(self, directory: Path, name: str, keys: list[tuple[str, str]], bound: int) -> None:
+        self.dir, self.name, self.keys, self.bound = Path(directory), name, keys, max(1, bound)
+        self.buf: list[pa.Table] = []
+        self.n = 0
+        self.paths: list[Path] = []
+
+    def add(self, t: pa.Table) -> None:
+        if t.num_rows:
+            self.buf.append(t)
+            self.n += t.num_rows
+            if self.n >= self.bound:
+                self._write()
+
+    def _write(self) -> None:
+        if not self.buf:
+            return
+        t = pa.concat_tables(self.buf).sort_by(self.keys)
+        p = self.dir / f"{self.name}-{len(self.paths):05d}.arrow"
+        with pa.ipc.new_stream(str(p), t.schema) as w:
+            for b in t.to_batches(max_chunksize=READ_ROWS):
+                w.write_batch(b)
+        self.paths.append(p)
+        self.buf, self.n = [], 0
+
+    def close(self) -> list[Path]:
+        self._write()
+        return self.paths
+
+
+FAN_IN = 32              # runs merged at once; more are merged in passes (a merge holds a batch per run)
+
+
+def _kway(paths: list[Path], keys: list[tuple[str, str]], emit: Callable[[pa.Table], None]) -> None:
+    files = [pa.OSFile(str(p), "rb") for p in paths]
+    readers = [pa.ipc.open_stream(f) for f in files]
+    bufs: list[pa.Table | None] = [None] * len(paths)
+
+    def refill(i: int) -> None:
+        try:
+            bufs[i] = pa.Table.from_batches([readers[i].read_next_batch()])
+        except StopIteration:
+            bufs[i] = None
+
+    for i in range(len(paths)):
+        refill(i)
+    while True:
+        live = [i for i in range(len(paths)) if bufs[i] is not None]
+        if not live:
+            break
+        tagged = [bufs[i].append_column("_run", pa.array(np.full(bufs[i].num_rows, i, np.int32)))
+                  .append_column("_pos", pa.array(np.arange(bufs[i].num_rows, dtype=np.int64))) for i in live]
+        lasts = pa.concat_tables([t.slice(t.num_rows - 1) for t in tagged]).sort_by(keys)
+        j, jpos = lasts["_run"][0].as_py(), lasts["_pos"][0].as_py()
+        allt = pa.concat_tables(tagged).sort_by(keys)
+        run, pos = allt["_run"].to_numpy(), allt["_pos"].to_numpy()
+        cut = int(np.flatnonzero((run == j) & (pos == jpos))[0]) + 1   # every row up to run j's last is final
+        emit(allt.slice(0, cut).drop(["_run", "_pos"]))
+        rest, rrun = allt.slice(cut), run[cut:]
+        for i in live:
+            sel = np.flatnonzero(rrun == i)
+            bufs[i] = rest.take(pa.array(sel)).drop(["_run", "_pos"]) if len(sel) else None
+            if bufs[i] is None:
+                refill(i)
+    for f in files:
+        f.close()
+
+
+def merge_runs(paths: list[Path], schema, keys: list[tuple[str, str]], bound: int,
+               emit: Callable[[pa.Table], None]) -> None:
+    """Call ``emit`` with the rows of all runs in ``keys`` order, a sorted chunk at a time. ``keys`` must be
+    total (no two rows equal), which the tie-breaking ``seq`` column makes them."""
+    total = 0
+    for p in paths:
+        with pa.OSFile(str(p), "rb") as f:
+            total += sum(b.num_rows for b in pa.ipc.open_stream(f))
+    if total <= bound:                       # small: one sort in memory
+        if paths:
+            emit(pa.concat_tables([read_table(p) for p in paths]).sort_by(keys))
+        return
+    level = 0
+    while len(paths) > FAN_IN:               # merge passes of FAN_IN runs each into longer runs
+        merged = []
+        for a in range(0, len(paths), FAN_IN):
+            group = paths[a: a + FAN_IN]
+            out = group[0].with_name(f"{group[0].stem}-m{level}.arrow")
+            writer: list = []
+
+            def to_run(t: pa.Table, writer=writer, out=out) -> None:
+                if not writer:
+                    writer.append(pa.ipc.new_stream(str(out), t.schema))
+                for b in t.to_batches(max_chunksize=READ_ROWS):
+                    writer[0].write_batch(b)
+
+            _kway(group, keys, to_run)
+            if writer:
+                writer[0].close()
+                merged.append(out)
+            remove(group)
+        paths, level = merged, level + 1
+    _kway(paths, keys, emit)
+
+
+def remove(paths) -> None:
+    for p in paths:
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
