@@ -86,3 +86,56 @@ def test_ks_two_sample():
     assert p > 0.01
     d2, p2 = ks_2samp(a, rng.normal(0.5, 1, 500))
     assert d2 > d and p2 < 1e-6
+
+
+def test_share_above_one_says_all_of_it_and_nothing_remains(tmp_path):
+    # the Trainer build's shape: train holds the leaked texts too, so without them val is above train
+    val = _scores("val", [(f"l{i}", 100, 50.0) for i in range(12)] + [(f"c{i}", 100, 300.0) for i in range(28)])
+    train = _scores("train", [(f"t{i}", 100, 279.0 + (i % 3)) for i in range(30)])
+    _leaks(tmp_path / "leaks.parquet", [(f"l{i}", True, None, None) for i in range(12)])
+    ex = explain_perplexity(val, tmp_path / "leaks.parquet", {}, train_scores=train, reps=400).summary["explain"]["val"]
+    v_all, v_clean = (600 + 8400) / 4000, 3.0
+    assert ex["share_explained"] == pytest.approx((v_clean - v_all) / (2.8 - v_all)) and ex["share_explained"] > 1
+    assert ex["remaining_gap_nats"] == pytest.approx(2.8 - 3.0) and ex["share_defined"] >= 0.975
+    text = " ".join(explain_lines("val", ex))
+    assert "all of it" in text and "most of it" not in text
+    assert "above the train sample" in text and "nothing is left" in text
+    assert "comes from" not in text                    # one file per split is not a composition difference
+    assert ex["sources"] is None
+
+
+def test_share_not_pinned_down_when_the_gap_reaches_zero(tmp_path):
+    rng = np.random.default_rng(3)
+    # a tiny gap, noisy documents: many resampled gaps are <= 0
+    val = _scores("val", [("l1", 100, 240.0)] + [(f"c{i}", 100, float(250 + rng.normal(0, 60))) for i in range(20)])
+    train = _scores("train", [(f"t{i}", 100, float(252 + rng.normal(0, 60))) for i in range(20)])
+    _leaks(tmp_path / "leaks.parquet", [("l1", True, None, None)])
+    ex = explain_perplexity(val, tmp_path / "leaks.parquet", {}, train_scores=train, reps=400).summary["explain"]["val"]
+    assert 0 < ex["share_defined"] < 0.975 and ex["gap_interval"][0] < 0 < ex["gap_interval"][1]
+    text = " ".join(explain_lines("val", ex))
+    assert ex["gap_nats"] > 0 and ex["leak_effect_nats"] > 0                 # the case the wording is for
+    assert "cannot pin down" in text and "within resampling noise" in text and "% of the gap (95% CI" not in text
+
+
+def test_sources_compared_only_when_shared():
+    from dataaudit.findings.explain import _sources
+
+    def t(src):
+        return pa.table({"source": src})
+
+    assert _sources(t(["val.jsonl"] * 3), t(["train.jsonl"] * 5)) is None
+    got = _sources(t(["wiki", "wiki", "web"]), t(["web"] * 3 + ["wiki"]))
+    assert got["wiki"]["val_share"] == pytest.approx(2 / 3) and got["wiki"]["train_share"] == pytest.approx(1 / 4)
+
+
+def test_logged_losses_stated_with_the_right_direction():
+    from dataaudit.report.sections.split import verdict_lines
+
+    def lines(tr, ev):
+        rep = Report(kind="split", config={}, summary={
+            "exact": {"splits": {}}, "leaks": {"by_split": {}},
+            "perplexity": {"by_split": {}, "logged": {"train_loss": tr, "eval_loss": ev, "step": 178}}})
+        return " ".join(verdict_lines(rep))
+
+    assert "eval 0.222 below train" in lines(4.26, 4.038) and "near step 178" in lines(4.26, 4.038)
+    assert "eval 0.100 above train" in lines(4.0, 4.1)

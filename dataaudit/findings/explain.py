@@ -7,7 +7,8 @@ is the corpus perplexity ``exp`` of it):
 * ``gap_nats`` = train loss - val loss (> 0: val is below train, the thing the user saw);
 * ``leak_effect_nats`` = val loss without the leaked documents - val loss with them (> 0: the leaks make val
   look better), overall and for the documents of each leak pass (exact, near, containment);
-* ``share_explained`` = leak_effect / gap, when the gap is positive;
+* ``share_explained`` = leak_effect / gap, when the gap is positive (> 1: without the leaks val would be
+  above train; ``share_defined`` is the share of bootstrap replicates whose gap is positive);
 * ``remaining_gap_nats`` = train loss - val loss without the leaked documents.
 
 Each comes with a 95% percentile interval from a document-level bootstrap (documents of val and of the
@@ -65,11 +66,13 @@ def _shift(val: pa.Table, train: pa.Table) -> dict[str, Any]:
 
 
 def _sources(val: pa.Table, train: pa.Table) -> dict[str, Any] | None:
+    """Per-source shares of val (without leaks) and the train sample, when the two share a source name.
+    Sources named only on one side (each split's own file, the usual case) say nothing about composition."""
     if "source" not in val.column_names or "source" not in train.column_names:
         return None
     sv, st = val["source"].to_pylist(), train["source"].to_pylist()
     names = sorted(set(sv) | set(st))
-    if len(names) < 2:
+    if len(names) < 2 or not set(sv) & set(st):
         return None
     return {n: {"val_share": sv.count(n) / max(len(sv), 1), "train_share": st.count(n) / max(len(st), 1)}
             for n in names}
@@ -112,6 +115,9 @@ def _decompose(val: pa.Table, leaked: dict[str, np.ndarray], train: pa.Table, re
     out["leak_effect_interval"] = interval(cat(eff_b))
     out["remaining_gap_interval"] = interval(cat(rem_b))
     out["share_interval"] = interval(cat(share_b)) if out["share_explained"] is not None else None
+    # the share is a ratio: where resampled gaps reach 0 it is unbounded, and its interval (over the
+    # replicates with a positive gap) is not to be trusted; the verdict says so below 0.975
+    out["share_defined"] = float(np.mean(cat(gap_b) > 0))
     out["by_pass"] = {}
     for name, mask in leaked.items():
         if name == "all":

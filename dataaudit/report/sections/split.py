@@ -33,6 +33,13 @@ def verdict_lines(report: Report) -> list[str]:
                   f"not counted here)")
         lines.append(t + ".")
     p = s.get("perplexity") or {}
+    lg = p.get("logged")
+    if lg and lg.get("train_loss") is not None and lg.get("eval_loss") is not None:
+        d = lg["train_loss"] - lg["eval_loss"]
+        lines.append(f"The run logged eval loss {num(lg['eval_loss'])} against train loss {num(lg['train_loss'])} "
+                     f"near step {lg['step']}: eval {abs(d):.3f} {'below' if d > 0 else 'above'} train (its own "
+                     f"tokenizer, train loss with dropout if any; dataaudit's figures are the reference "
+                     f"model's, in eval mode).")
     for name, r in (p.get("by_split") or {}).items():
         if r.get("sample"):
             continue
@@ -65,16 +72,24 @@ def explain_lines(name: str, ex: dict) -> list[str]:
     """Two or three sentences: the gap the user saw, the share the leaks explain, what remains."""
     gap, eff = ex["gap_nats"], ex["leak_effect_nats"]
     pp = ex["as_ppl"]
+    giv = ex.get("gap_interval")
     out = []
     if gap > 0:
-        t = (f"{name} loss is {gap:.3f} nats/token below the train sample's{_ci(ex.get('gap_interval'))} "
-             f"(perplexity {num(pp['val'])} vs {num(pp['train'])}).")
+        t = (f"{name} loss is {gap:.3f} nats/token below the train sample's{_ci(giv)} "
+             f"(perplexity {num(pp['val'])} vs {num(pp['train'])})")
+        t += (": a gap within resampling noise." if giv and giv[0] <= 0 else ".")
         share = ex.get("share_explained")
         if eff > 0 and share is not None:
             iv = ex.get("share_interval")
-            t += (f" The leaked documents account for {eff:.3f} nats/token of it{_ci(ex.get('leak_effect_interval'))}"
-                  f", {share:.0%} of the gap{_ci(iv, pctg=True)}")
-            t += "." if share < 0.8 else ": they explain most of it."
+            t += f" The leaked documents account for {eff:.3f} nats/token{_ci(ex.get('leak_effect_interval'))}"
+            if (ex.get("share_defined") or 1.0) < 0.975:
+                t += (f", {share:.0%} of the gap, a share the data cannot pin down (the gap's interval reaches "
+                      f"0): read the leak effect and its interval instead.")
+            elif share >= 1:
+                t += f", {share:.0%} of the gap{_ci(iv, pctg=True)}: all of it."
+            else:
+                t += (f", {share:.0%} of the gap{_ci(iv, pctg=True)}"
+                      + (": most of it." if share >= 0.8 else "."))
         elif ex["by_pass"] and any(v["docs"] for v in ex["by_pass"].values()):
             t += (f" Removing the leaked documents does not raise {name} loss ({eff:+.3f} nats/token"
                   f"{_ci(ex.get('leak_effect_interval'))}): the leaks do not explain the gap.")
@@ -83,16 +98,22 @@ def explain_lines(name: str, ex: dict) -> list[str]:
         out.append(t)
     else:
         t = (f"{name} loss is not below train ({-gap:.3f} nats/token above the train sample's"
-             f"{_ci([-x for x in reversed(ex['gap_interval'])] if ex.get('gap_interval') else None)})")
+             f"{_ci([-x for x in reversed(giv)] if giv else None)})")
         if any(v["docs"] for v in (ex.get("by_pass") or {}).values()):
             t += (f"; without its leaked documents it would be {abs(eff):.3f} nats/token "
                   f"{'higher' if eff > 0 else 'lower'}{_ci(ex.get('leak_effect_interval'))}")
         out.append(t + ".")
-    sh = shift_words(name, ex)
-    if sh and gap > 0:
-        rem = ex["remaining_gap_nats"]
-        out.append(f"Without the leaks {name} is still {rem:.3f} nats/token below train"
-                   f"{_ci(ex.get('remaining_gap_interval'))}: {sh}" if rem > 0 else sh)
+    if gap > 0:
+        rem, riv = ex["remaining_gap_nats"], ex.get("remaining_gap_interval")
+        if rem > 0:
+            sh = shift_words(name, ex)
+            out.append(f"Without the leaks {name} is still {rem:.3f} nats/token below train{_ci(riv)}"
+                       + (": within resampling noise." if riv and riv[0] <= 0 and "no difference" in sh
+                          else f": {sh}"))
+        elif eff > 0:
+            out.append(f"Without them {name} is {-rem:.3f} nats/token above the train sample"
+                       f"{_ci([-x for x in reversed(riv)] if riv else None)}, as text a model was not trained "
+                       f"on usually is: nothing is left for a distribution shift to explain.")
     return out
 
 
@@ -229,7 +250,8 @@ def perplexity(report: Report) -> list[Section]:
         s.add(Para(f"What the run logged (`{', '.join(lg['logs'])}`), near its last eval step {lg['step']}: train "
                    f"loss {num(lg['train_loss'])} (`{lg['train_metric']}`, mean of {lg['train_points']} points), eval "
                    f"loss {num(lg['eval_loss'])} (`{lg['eval_metric']}`), so eval is "
-                   f"{(lg['train_loss'] or 0) - lg['eval_loss']:+.4f} below train in the run's own units "
+                   f"{abs((lg['train_loss'] or 0) - lg['eval_loss']):.4f} "
+                   f"{'below' if (lg['train_loss'] or 0) > lg['eval_loss'] else 'above'} train in the run's own units "
                    f"(its tokenizer; dataaudit's figures above are in the reference model's)."))
     notes = []
     for split, r in p["by_split"].items():
