@@ -115,6 +115,12 @@ def test_share_not_pinned_down_when_the_gap_reaches_zero(tmp_path):
     text = " ".join(explain_lines("val", ex))
     assert ex["gap_nats"] > 0 and ex["leak_effect_nats"] > 0                 # the case the wording is for
     assert "cannot pin down" in text and "within resampling noise" in text and "% of the gap (95% CI" not in text
+    from dataaudit.report.doc import Table
+    from dataaudit.report.sections.split import perplexity
+
+    rep = Report(kind="split", config={}, summary={"perplexity": {"by_split": {}, "explain": {"val": ex}}})
+    cells = [str(c) for b in perplexity(rep)[0].blocks if isinstance(b, Table) for r in b.rows for c in r]
+    assert any("not pinned down" in c for c in cells)
 
 
 def test_sources_compared_only_when_shared():

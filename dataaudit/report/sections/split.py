@@ -236,7 +236,9 @@ def perplexity(report: Report) -> list[Section]:
                         *(c(ex["by_pass"][k]["leak_effect_nats"], ex["by_pass"][k]["interval"])
                           if ex["by_pass"].get(k, {}).get("docs") else "" for k in ("exact", "near", "containment")),
                         (f"{share:.1%}" + (f" [{ex['share_interval'][0]:.0%}, {ex['share_interval'][1]:.0%}]"
-                                            if ex.get("share_interval") else "")) if share is not None else "n/a",
+                                            if ex.get("share_interval") else "")
+                         + (" (not pinned down: the gap's interval reaches 0)"
+                            if (ex.get("share_defined") or 1.0) < 0.975 else "")) if share is not None else "n/a",
                         c(ex["remaining_gap_nats"], ex.get("remaining_gap_interval"))])
     if ex_rows:
         s.add(Para("The gap, in nats per token (train sample minus split; > 0: the split is below train), the "
