@@ -354,15 +354,35 @@ static PyObject *word_ids(PyObject *self, PyObject *args) {
     aoff[0] = 0;
     int oom = 0;
     Py_BEGIN_ALLOW_THREADS
+    /* Words go in blocks of WBLOCK: first split and hashed, each one's table slot prefetched, then looked
+     * up. The table (16 bytes a slot, 2x the distinct words) outgrows L2 on real batches, and a lookup that
+     * waits for its slot before the next word is even found was most of the time (perf: 40% on the slot
+     * load); with the block the misses overlap. */
+    enum { WBLOCK = 16 };
+    int64_t bs[WBLOCK], bl[WBLOCK];
+    uint64_t bh[WBLOCK];
     for (Py_ssize_t i = 0; i < n && !oom; i++) {
         woff[i] = n_words;
         int64_t k = o[i], e = o[i + 1];
-        while (k < e) {
-            while (k < e && is_sep(d[k])) k++;
-            if (k >= e) break;
-            int64_t s0 = k;
-            while (k < e && !is_sep(d[k])) k++;
-            int64_t len = k - s0;
+        while (k < e && !oom) {
+            int nb = 0;
+            while (nb < WBLOCK) {
+                while (k < e && is_sep(d[k])) k++;
+                if (k >= e) break;
+                int64_t s0 = k;
+                while (k < e && !is_sep(d[k])) k++;
+                bs[nb] = s0;
+                bl[nb] = k - s0;
+                bh[nb] = bytes_hash(d + s0, k - s0);
+                __builtin_prefetch(&table[bh[nb] & (uint64_t)(cap - 1)]);
+                nb++;
+            }
+            for (int w = 0; w < nb; w++) {           /* the word's offsets, where its slot is taken */
+                int64_t sid = table[bh[w] & (uint64_t)(cap - 1)].id;
+                if (sid >= 0) __builtin_prefetch(&aoff[sid]);
+            }
+            for (int w = 0; w < nb; w++) {
+            int64_t s0 = bs[w], len = bl[w];
             if (n_uniq * 2 >= cap) {                 /* keep the load under 1/2: double and rehash */
                 int64_t ncap = cap * 2;
                 slot_t *nt = (slot_t *)malloc((size_t)ncap * sizeof(slot_t));
@@ -378,16 +398,16 @@ static PyObject *word_ids(PyObject *self, PyObject *args) {
                 }
                 free(table); table = nt; cap = ncap;
             }
-            uint64_t h = bytes_hash(d + s0, len), hh = h & (uint64_t)(cap - 1);
+            uint64_t h = bh[w], hh = h & (uint64_t)(cap - 1);
             int64_t id;
             for (;;) {
                 slot_t *sl = &table[hh];
                 if (sl->id < 0) {
                     if (arena_len + len > arena_cap) {
                         while (arena_len + len > arena_cap) arena_cap *= 2;
-                        unsigned char *nb = (unsigned char *)realloc(arena, (size_t)arena_cap);
-                        if (!nb) { oom = 1; break; }
-                        arena = nb;
+                        unsigned char *nbuf = (unsigned char *)realloc(arena, (size_t)arena_cap);
+                        if (!nbuf) { oom = 1; break; }
+                        arena = nbuf;
                     }
                     memcpy(arena + arena_len, d + s0, (size_t)len);
                     arena_len += len;
@@ -407,6 +427,7 @@ static PyObject *word_ids(PyObject *self, PyObject *args) {
             }
             if (oom) break;
             ids[n_words++] = id;
+            }
         }
     }
     woff[n] = n_words;
@@ -456,17 +477,30 @@ static PyObject *ngram_hashes(PyObject *self, PyObject *args) {
     h_b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(total * 8));
     if (!h_b) goto done;
     uint64_t *out = (uint64_t *)PyBytes_AS_STRING(h_b);
+    int64_t maxw = 0;
+    for (Py_ssize_t i = 0; i < n; i++) if (woff[i + 1] - woff[i] > maxw) maxw = woff[i + 1] - woff[i];
+    uint64_t *g = (uint64_t *)malloc((size_t)(maxw > 0 ? maxw : 1) * 8);
+    if (!g) { PyErr_NoMemory(); goto done; }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         const int64_t *w = ids + woff[i];
         int64_t m = woff[i + 1] - woff[i];
         uint64_t *dst = out + out_off[i];
         if (m >= ngram) {
+            /* the document's word hashes in order first (one scattered read per word, not per word and
+             * window position), then each window from that buffer; 5-grams (the default) unrolled */
+            for (int64_t j = 0; j < m; j++) g[j] = wh[w[j]];
             uint64_t base = (uint64_t)ngram * (uint64_t)c_len;
-            for (int64_t s = 0; s + ngram <= m; s++) {
-                uint64_t acc = base;
-                for (int k = 0; k < ngram; k++) acc += C[k] * wh[w[s + k]];
-                dst[s] = fmix64(acc);
+            if (ngram == 5) {
+                const uint64_t c0 = C[0], c1 = C[1], c2 = C[2], c3 = C[3], c4 = C[4];
+                for (int64_t s = 0; s + 5 <= m; s++)
+                    dst[s] = fmix64(base + c0 * g[s] + c1 * g[s + 1] + c2 * g[s + 2] + c3 * g[s + 3] + c4 * g[s + 4]);
+            } else {
+                for (int64_t s = 0; s + ngram <= m; s++) {
+                    uint64_t acc = base;
+                    for (int k = 0; k < ngram; k++) acc += C[k] * g[s + k];
+                    dst[s] = fmix64(acc);
+                }
             }
         } else if (m > 0 && keep_short) {
             uint64_t acc = (uint64_t)m * (uint64_t)c_len;
@@ -475,6 +509,7 @@ static PyObject *ngram_hashes(PyObject *self, PyObject *args) {
         }
     }
     Py_END_ALLOW_THREADS
+    free(g);
     result = PyTuple_Pack(2, off_b, h_b);
 done:
     Py_XDECREF(off_b); Py_XDECREF(h_b);
