@@ -389,3 +389,40 @@ def test_cli_engine_ray_writes_the_local_tables(ray_runtime, corpus, tmp_path, c
         doc = json.loads(capsys.readouterr().out)
         assert doc["config"]["engine"]["engine"] == engine
     _same(outs["local"], outs["ray"])
+
+
+# ---- read tasks and partitions (the corpus and checks of test_engine_ray_shards.py) ---------------------------
+
+@pytest.fixture(scope="module")
+def corpus3(tmp_path_factory):
+    from test_engine_ray_shards import _make
+
+    return _make(tmp_path_factory.mktemp("shards"))
+
+
+@pytest.fixture(scope="module")
+def split_local(corpus3, tmp_path_factory):
+    from test_engine_ray_shards import _split
+
+    out = tmp_path_factory.mktemp("split-local") / "out"
+    rep = _split(corpus3, out, "local", 1)
+    assert rep.summary["leaks"]["leaked_docs"] > 100 and rep.bad_records["count"] == 3
+    return out, rep
+
+
+@needs_ray
+@pytest.mark.parametrize("workers,partitions", [(1, 1), (2, 3)])
+def test_split_on_ray_read_tasks_equals_local(ray_runtime, corpus3, split_local, tmp_path, monkeypatch,
+                                              workers, partitions):
+    """Split (exact, near, containment) with the workers reading shards (many per file) and the band keys in
+    1 or 3 partitions: the local run's tables, bad records and document counts."""
+    import dataaudit.engine.ray as ray_mod
+    from test_engine_ray_shards import SHARD, _split, _tables
+
+    monkeypatch.setattr(ray_mod, "PARTITIONS", partitions)
+    monkeypatch.setattr(ray_mod, "SHARD_BYTES", SHARD)
+    rep = _split(corpus3, tmp_path / "ray", "ray", workers)
+    assert rep.config["engine"]["partitions"] == partitions
+    assert _tables(tmp_path / "ray") == _tables(split_local[0])
+    assert rep.bad_records == split_local[1].bad_records
+    assert rep.summary["documents"] == split_local[1].summary["documents"]

@@ -77,8 +77,12 @@ def plan(source: Any, shard_bytes: int = SHARD_BYTES) -> list[Shard] | None:
     JSONL ranges come without their row and line offsets: run ``count_lines`` on each (as worker tasks) and
     pass the counts to ``with_offsets``.
     """
-    data, read = getattr(source, "data", None), getattr(source, "read", None)
-    if not isinstance(data, (str, os.PathLike)) or not isinstance(read, ReadConfig) or not hasattr(source, "bad_log"):
+    from .sources import DocSource
+
+    if type(source) is not DocSource:            # eval files (fields, layouts) and others: the driver reads
+        return None
+    data, read = source.data, source.read
+    if not isinstance(data, (str, os.PathLike)) or not isinstance(read, ReadConfig):
         return None
     path = str(data)
     fmt = read.fmt or readers.detect_format(path)
