@@ -320,7 +320,23 @@ static inline uint64_t bytes_hash(const unsigned char *p, int64_t n) {   /* tabl
     return fmix64(h);
 }
 
-typedef struct { uint64_t hash; int64_t id; } slot_t;
+/* The table key of a word: a word of up to 7 bytes is its own key (its bytes, zero-padded, with its length
+ * in the top byte), so finding it needs no look at the stored words; a longer one is keyed by its hash
+ * with the top byte 0 (never equal to a short word's key) and compared byte by byte on a key match. */
+static inline uint64_t word_key(const unsigned char *p, int64_t n, const unsigned char *end) {
+    if (n <= 7) {
+        uint64_t w = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (end - p >= 8) { memcpy(&w, p, 8); w &= (1ull << (8 * n)) - 1; }
+        else
+#endif
+        for (int64_t j = 0; j < n; j++) w |= (uint64_t)p[j] << (8 * j);
+        return w | ((uint64_t)n << 56);
+    }
+    return bytes_hash(p, n) & 0x00FFFFFFFFFFFFFFull;
+}
+
+typedef struct { uint64_t hash; int64_t id; } slot_t;   /* hash: the word's key (word_key) */
 
 static PyObject *word_ids(PyObject *self, PyObject *args) {
     Py_buffer data, offs;
@@ -360,7 +376,8 @@ static PyObject *word_ids(PyObject *self, PyObject *args) {
      * load); with the block the misses overlap. */
     enum { WBLOCK = 16 };
     int64_t bs[WBLOCK], bl[WBLOCK];
-    uint64_t bh[WBLOCK];
+    uint64_t bk[WBLOCK], bh[WBLOCK];   /* key, and the slot hash fmix64(key) */
+    const unsigned char *dend = d + data.len;
     for (Py_ssize_t i = 0; i < n && !oom; i++) {
         woff[i] = n_words;
         int64_t k = o[i], e = o[i + 1];
@@ -373,13 +390,14 @@ static PyObject *word_ids(PyObject *self, PyObject *args) {
                 while (k < e && !is_sep(d[k])) k++;
                 bs[nb] = s0;
                 bl[nb] = k - s0;
-                bh[nb] = bytes_hash(d + s0, k - s0);
+                bk[nb] = word_key(d + s0, k - s0, dend);
+                bh[nb] = fmix64(bk[nb]);
                 __builtin_prefetch(&table[bh[nb] & (uint64_t)(cap - 1)]);
                 nb++;
             }
             for (int w = 0; w < nb; w++) {           /* the word's offsets, where its slot is taken */
                 int64_t sid = table[bh[w] & (uint64_t)(cap - 1)].id;
-                if (sid >= 0) __builtin_prefetch(&aoff[sid]);
+                if (sid >= 0 && bl[w] > 7) __builtin_prefetch(&aoff[sid]);
             }
             for (int w = 0; w < nb; w++) {
             int64_t s0 = bs[w], len = bl[w];
@@ -392,13 +410,13 @@ static PyObject *word_ids(PyObject *self, PyObject *args) {
                 memset(nt, 0xFF, (size_t)ncap * sizeof(slot_t));
                 for (int64_t t = 0; t < cap; t++) {
                     if (table[t].id < 0) continue;
-                    uint64_t hh = table[t].hash & (uint64_t)(ncap - 1);
+                    uint64_t hh = fmix64(table[t].hash) & (uint64_t)(ncap - 1);
                     while (nt[hh].id >= 0) hh = (hh + 1) & (uint64_t)(ncap - 1);
                     nt[hh] = table[t];
                 }
                 free(table); table = nt; cap = ncap;
             }
-            uint64_t h = bh[w], hh = h & (uint64_t)(cap - 1);
+            uint64_t h = bk[w], hh = bh[w] & (uint64_t)(cap - 1);
             int64_t id;
             for (;;) {
                 slot_t *sl = &table[hh];
@@ -417,11 +435,10 @@ static PyObject *word_ids(PyObject *self, PyObject *args) {
                     sl->id = id;
                     break;
                 }
-                if (sl->hash == h && aoff[sl->id + 1] - aoff[sl->id] == len) {
-                    const unsigned char *p = arena + aoff[sl->id], *q = d + s0;
-                    int64_t j = 0;
-                    while (j < len && p[j] == q[j]) j++;
-                    if (j == len) { id = sl->id; break; }
+                if (sl->hash == h) {
+                    if (len <= 7) { id = sl->id; break; }          /* the key is the word */
+                    if (aoff[sl->id + 1] - aoff[sl->id] == len
+                            && memcmp(arena + aoff[sl->id], d + s0, (size_t)len) == 0) { id = sl->id; break; }
                 }
                 hh = (hh + 1) & (uint64_t)(cap - 1);
             }

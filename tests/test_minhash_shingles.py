@@ -65,3 +65,17 @@ def test_bad_offsets_refused():
     with pytest.raises(ValueError):
         S._fast.ngram_hashes(np.array([3], np.int64), np.array([0, 1], np.int64), np.zeros(2, np.uint64),
                              S._C, S._C_LEN, 1, True)
+
+
+def test_short_and_long_words_and_the_buffer_end():
+    """Words of up to 7 bytes are found by their bytes alone, longer ones by hash and comparison: words
+    around that boundary, sharing prefixes, with NUL bytes, and last in the buffer (the 8-byte read of a
+    short word must not run past it) number and hash as on the numpy path."""
+    base = ["abcdefg", "abcdefgh", "abcdefgi", "abcdef", "abcdefg\x00", "a\x00", "a", "\x00", "abcdefghijklmnop",
+            "abcdefghijklmnoq", "\u00e9\u00e9\u00e9", "\u00e9\u00e9\u00e9\u00e9"]
+    texts = [" ".join(base), " ".join(reversed(base)), "abcdefg abcdefg abcdefgh", "x", "ab", "abcdefg"]
+    for ngram in (1, 2, 5):
+        _same(texts, ngram)
+        for i in range(len(texts)):
+            _same(texts[i:], ngram)                     # each text last in its buffer
+            _same([texts[i][:j] for j in range(len(texts[i]) + 1)], ngram)
