@@ -79,3 +79,14 @@ def test_short_and_long_words_and_the_buffer_end():
         for i in range(len(texts)):
             _same(texts[i:], ngram)                     # each text last in its buffer
             _same([texts[i][:j] for j in range(len(texts[i]) + 1)], ngram)
+    # the numbering itself: each distinct word once, in order of first appearance, ids pointing back to it
+    # (equal hashes alone would not show a word numbered twice: both numbers hash the same)
+    for part in (texts, texts[2:], [t + " " for t in texts]):
+        enc = [t.encode() for t in part]
+        offsets = np.concatenate(([0], np.cumsum([len(t) for t in enc]))).astype(np.int64)
+        ids, _, words, wstart = S._fast.word_ids(b"".join(enc), offsets)
+        ws = np.frombuffer(wstart, np.int64)
+        distinct = [words[ws[j]:ws[j + 1]] for j in range(len(ws) - 1)]
+        tokens = [w for t in enc for w in t.split()]
+        assert distinct == list(dict.fromkeys(tokens))
+        assert [distinct[j] for j in np.frombuffer(ids, np.int64)] == tokens
