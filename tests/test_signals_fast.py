@@ -64,3 +64,49 @@ def test_doubling_hash_equals_the_multiply_add_loop(cps, n):
     c = np.array(cps, dtype=np.uint64)
     with np.errstate(over="ignore"):
         assert np.array_equal(_poly_hash(c, n), _naive_hash(c, n))
+
+
+def _ref_ngrams(toks, n):
+    """Gopher top / duplicate n-gram characters, written out as datatrove's loop does (tuples, one pass)."""
+    grams = [tuple(toks[i:i + n]) for i in range(len(toks) - n + 1)]
+    top = 0
+    if grams:
+        counts = {}
+        for g in grams:
+            counts[g] = counts.get(g, 0) + 1
+        best = max(counts.values())
+        g = next(g for g in grams if counts[g] == best)
+        top = best * (sum(map(len, g)) + n - 1)
+    dup, seen, i = 0, set(), 0
+    while i < len(grams):
+        if grams[i] in seen:
+            dup += sum(map(len, grams[i]))
+            i += n
+        else:
+            seen.add(grams[i])
+            i += 1
+    return top, dup
+
+
+WORDS = st.lists(st.sampled_from(["a", "bb", "the", "cat", "sat", ".", "on", "mat", "x"]), max_size=70)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(WORDS, min_size=1, max_size=6))
+def test_ngram_repetition_equals_the_plain_definition(docs):
+    from dataaudit.passes.signals import compute_signals_batch
+    from dataaudit.passes.signals.tokens import word_tokens
+    from dataaudit.records import DOC_SCHEMA
+
+    texts = [" ".join(w) for w in docs]
+    rows = compute_signals_batch(pa.RecordBatch.from_pylist(
+        [{"doc_id": str(i), "split": "s", "text": t, "source": "s", "row": i} for i, t in enumerate(texts)],
+        schema=DOC_SCHEMA)).to_pylist()
+    for t, r in zip(texts, rows):
+        toks = word_tokens(t)
+        for n in range(2, 11):
+            top, dup = _ref_ngrams(toks, n)
+            for kind, v in (("top", top), ("dup", dup)):
+                col = f"gopher_{kind}_{n}gram_char_frac"
+                if col in r:
+                    assert r[col] == (v / len(t) if t else None), (col, t)

@@ -101,27 +101,28 @@ def _ngram_chars(tok, ns_top: set[int], ns_dup: set[int]) -> dict[tuple[str, int
     uni = dense_ids(doc * (len(tok.vocab) + 1) + tok.tid, tok.doc_off)
     base = int(uni.max()) + 1
     cum = np.concatenate([[0], np.cumsum(tok.lens)])
-    cur, valid = uni, np.ones(total, dtype=bool)
+    ntok = np.diff(tok.doc_off)
+    # Only n-grams whose (n-1)-gram prefix and suffix both occur twice or more in the document can occur
+    # twice or more, so each level numbers just those positions (``pos``, sorted; ``ids`` their n-gram ids in
+    # first-appearance order); every other n-gram occurs once.
+    pos, ids = np.arange(total), uni
+    level = np.empty(total, dtype=np.int64)            # ids of the previous level at its positions
+    alive = np.zeros(total + 1, dtype=bool)
     for n in range(1, max(ns_top | ns_dup) + 1):
-        m = total - n + 1
-        if m <= 0:
-            for k, ns in (("top", ns_top), ("dup", ns_dup)):
-                if n in ns:
-                    out[(k, n)] = np.zeros(nd)
-            continue
         if n > 1:
-            valid = valid[:m] & (doc[:m] == doc[n - 1:])
-            pos = np.flatnonzero(valid)
-            ids = dense_ids(cur[pos] * base + uni[pos + n - 1], np.searchsorted(pos, tok.doc_off))
-            cur = np.zeros(m, dtype=np.int64)
-            cur[pos] = ids
-        else:
-            pos, ids = np.arange(total), uni
-        if n not in ns_top and n not in ns_dup:
-            continue
+            alive[:] = False
+            alive[pos] = True
+            level[pos] = ids
+            cand = pos[alive[pos + 1]]
+            if n == 2:
+                cand = cand[doc[cand] == doc[np.minimum(cand + 1, total - 1)]]
+            pos = cand
+            ids = dense_ids(level[pos] * base + uni[pos + n - 1], np.searchsorted(pos, tok.doc_off)) \
+                if len(pos) else np.zeros(0, np.int64)
         counts = np.bincount(ids) if len(ids) else np.zeros(0, np.int64)
         if n in ns_top:
             top = np.zeros(nd)
+            best = np.zeros(nd)
             if len(ids):
                 first = ids > np.concatenate([[-1], np.maximum.accumulate(ids)[:-1]])
                 fp = pos[first]
@@ -132,14 +133,16 @@ def _ngram_chars(tok, ns_top: set[int], ns_dup: set[int]) -> dict[tuple[str, int
                 d, i0 = np.unique(id_doc[cand], return_index=True)
                 g = cand[i0]
                 top[d] = counts[g] * (cum[fp[g] + n] - cum[fp[g]] + (n - 1))
+            # no n-gram of the document repeats: the first one, once
+            once = np.flatnonzero((best < 2) & (ntok >= n))
+            f0 = tok.doc_off[once]
+            top[once] = cum[f0 + n] - cum[f0] + (n - 1)
             out[("top", n)] = top
+        rel = counts[ids] > 1 if len(ids) else np.zeros(0, bool)
+        pos, ids = pos[rel], ids[rel]
         if n in ns_dup:
             dup = np.zeros(nd)
-            rel = counts[ids] > 1 if len(ids) else np.zeros(0, bool)
-            rp, rg = pos[rel], ids[rel]
-            rd = doc[rp]
-            clen = cum[rp + n] - cum[rp]
-            _dup_scan(dup, rp, rg, rd, clen, n)
+            _dup_scan(dup, pos, ids, doc[pos], cum[pos + n] - cum[pos], n)
             out[("dup", n)] = dup
     return out
 
