@@ -21,7 +21,17 @@ imported). Contenders, each timed ``--repeat`` times (median and range, never th
   rensa's kernel ``RMinHash.digest_matrix_from_flat_token_hashes`` (it takes the 64-bit hashes) against
   ``MinHasher.signatures`` (it takes their low 32 bits; the cast is timed), C kernel and numpy path.
 
-Ends with one ``RESULT {json}`` line: figures, baselines, ratios (medians), load average, versions.
+Every contender is timed by the wall clock and by the CPU time of this process (``time.process_time``: on
+a shared machine it leaves out the time other processes hold the core, so its ratios move less); the
+kernels, being short, run three times per repeat, alternating, and each repeat keeps their median. The
+kernels are also timed at 4x ``--num-perm``: rensa 0.5.0's ``digest_matrix_from_flat_token_hashes`` does
+not evaluate ``num_perm`` permutations per token (its time per token barely depends on ``num_perm``: one
+mix and one bucket update per token, then a per-document pass over the buckets; see docs/near.md), while
+datasketch's schemes, which ours reproduce bit for bit, cost one multiply-add-min per permutation and token.
+rensa's kernel is also timed on the same shingles grouped ten documents to one, at both ``num_perm``.
+
+Ends with one ``RESULT {json}`` line (``_bench.result_line``): figures, baselines, per-repeat ratios as
+median and range, load average, versions.
 """
 
 from __future__ import annotations
@@ -29,10 +39,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")   # rensa: one thread, as every other contender here
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # no idle BLAS threads spinning inside the CPU-time figure
 
 import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -42,6 +51,9 @@ import pyarrow as pa  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import add_common_args, ratio_spread, result_line, skipped, spread  # noqa: E402
 
 from dataaudit.passes import lsh  # noqa: E402
 from dataaudit.shingle import hash_shingles, minhash_input  # noqa: E402
@@ -118,42 +130,51 @@ def py_shingles(text: str, n: int = 5) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------ contenders
+# each returns (wall seconds, CPU seconds)
 
-def ours_raw(raw: pa.Array, num_perm: int) -> float:
+def _timed(fn) -> tuple[float, float]:
+    w, c = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w, time.process_time() - c
+
+
+def ours_raw(raw: pa.Array, num_perm: int) -> tuple[float, float]:
     hasher = lsh.MinHasher(num_perm, 1)
-    t = time.perf_counter()
-    for b in batches(raw):
-        sh = hash_shingles(normalize_array(b), 5)
-        hasher.signatures(sh.offsets, minhash_input(sh.hashes))
-    return time.perf_counter() - t
+
+    def go():
+        for b in batches(raw):
+            sh = hash_shingles(normalize_array(b), 5)
+            hasher.signatures(sh.offsets, minhash_input(sh.hashes))
+    return _timed(go)
 
 
-def ours_norm(norm: pa.Array, num_perm: int) -> float:
+def ours_norm(norm: pa.Array, num_perm: int) -> tuple[float, float]:
     hasher = lsh.MinHasher(num_perm, 1)
-    t = time.perf_counter()
-    for b in batches(norm):
-        sh = hash_shingles(b, 5)
-        hasher.signatures(sh.offsets, minhash_input(sh.hashes))
-    return time.perf_counter() - t
+
+    def go():
+        for b in batches(norm):
+            sh = hash_shingles(b, 5)
+            hasher.signatures(sh.offsets, minhash_input(sh.hashes))
+    return _timed(go)
 
 
-def rensa_text(texts: list[str], num_perm: int, chunk: int = 2048) -> float:
+def rensa_text(texts: list[str], num_perm: int, chunk: int = 2048) -> tuple[float, float]:
     from rensa import RMinHash
 
-    t = time.perf_counter()
-    for s in range(0, len(texts), chunk):
-        RMinHash.digest_matrix_from_token_sets([py_shingles(x) for x in texts[s:s + chunk]], num_perm, 1)
-    return time.perf_counter() - t
+    def go():
+        for s in range(0, len(texts), chunk):
+            RMinHash.digest_matrix_from_token_sets([py_shingles(x) for x in texts[s:s + chunk]], num_perm, 1)
+    return _timed(go)
 
 
-def datasketch_text(texts: list[str], num_perm: int) -> float:
+def datasketch_text(texts: list[str], num_perm: int) -> tuple[float, float]:
     from datasketch import MinHash
 
-    t = time.perf_counter()
-    for x in texts:
-        m = MinHash(num_perm=num_perm, seed=1)
-        m.update_batch([s.encode() for s in py_shingles(x)])
-    return time.perf_counter() - t
+    def go():
+        for x in texts:
+            m = MinHash(num_perm=num_perm, seed=1)
+            m.update_batch([s.encode() for s in py_shingles(x)])
+    return _timed(go)
 
 
 def kernel_inputs(norm: pa.Array):
@@ -161,27 +182,29 @@ def kernel_inputs(norm: pa.Array):
     return sh.offsets, sh.hashes
 
 
-def ours_kernel(offsets, hashes, num_perm: int, accelerated: bool) -> float:
+def ours_kernel(offsets, hashes, num_perm: int, accelerated: bool = True):
+    """``MinHasher.signatures`` on the pre-hashed shingles (the 32-bit input step, a view, is timed)."""
     hasher = lsh.MinHasher(num_perm, 1, accelerated=accelerated)
-    t = time.perf_counter()
-    hasher.signatures(offsets, minhash_input(hashes))
-    return time.perf_counter() - t
+    return lambda: hasher.signatures(offsets, minhash_input(hashes))
 
 
-def rensa_kernel(offsets, hashes, num_perm: int) -> float:
+def rensa_kernel(offsets, hashes, num_perm: int):
     from rensa import RMinHash
 
     off = offsets.astype(np.uint64)
-    t = time.perf_counter()
-    RMinHash.digest_matrix_from_flat_token_hashes(hashes, off, num_perm, 1)
-    return time.perf_counter() - t
+    return lambda: RMinHash.digest_matrix_from_flat_token_hashes(hashes, off, num_perm, 1)
+
+
+def alternate(fns: dict, times: int = 3) -> dict[str, tuple[float, float]]:
+    """Run each function ``times`` times, alternating; the median wall and CPU seconds of each."""
+    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in fns}
+    for _ in range(times):
+        for k, fn in fns.items():
+            runs[k].append(_timed(fn))
+    return {k: (float(np.median([w for w, _ in v])), float(np.median([c for _, c in v]))) for k, v in runs.items()}
 
 
 # ---------------------------------------------------------------------------------------------- driver
-
-def stats(xs: list[float]) -> dict:
-    return {"median": float(np.median(xs)), "min": float(min(xs)), "max": float(max(xs)), "n": len(xs)}
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -189,8 +212,7 @@ def main() -> None:
     ap.add_argument("--doc-bytes", type=int, default=4096)
     ap.add_argument("--ref-docs", type=int, default=2_000, help="documents given to datasketch")
     ap.add_argument("--num-perm", type=int, default=128)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="2,000 documents, 2 repeats (a smoke check, < 1 min)")
+    add_common_args(ap, repeat=5)
     a = ap.parse_args()
     if a.quick:
         a.docs, a.ref_docs, a.repeat = 2_000, 300, 2
@@ -198,14 +220,12 @@ def main() -> None:
     if docs is None:
         print("benchmarks/minhash.py: ../shared/corpora (or $DATAAUDIT_CORPORA) not found: nothing to measure; "
               "skipped")
-        print("RESULT " + json.dumps({"name": "minhash", "skipped": "corpora absent"}))
+        skipped("minhash", "corpora absent")
         return
     try:
-        import rensa
-        rensa_version = getattr(rensa, "__version__", None) or _dist_version("rensa")
+        import rensa  # noqa: F401
     except ImportError:
         rensa = None
-        rensa_version = None
     raw = pa.array(docs, pa.large_string())
     norm = normalize_array(raw)
     norm_list = norm.to_pylist()
@@ -213,76 +233,87 @@ def main() -> None:
     offsets, hashes = kernel_inputs(norm)
     n_sh = int(offsets[-1])
     mb = sum(len(x.encode()) for x in docs) / 1e6
+    big = 4 * a.num_perm
+    long_offsets = np.unique(np.append(offsets[::10], offsets[-1]))
     print(f"corpus: {a.docs} documents of ~{a.doc_bytes} bytes from real paragraphs (WikiText-2, Tiny Shakespeare), "
           f"{mb:.0f} MB raw, {n_sh / a.docs:.0f} word 5-gram shingles/doc; num_perm {a.num_perm}; "
           f"1 process, 1 thread each; {a.repeat} repeats; minhash kernel: {lsh.MinHasher.kernel()}", flush=True)
 
-    runs: dict[str, list[float]] = {}   # docs/s (or shingles/s for the kernels), one per repeat
+    wall: dict[str, list[float]] = {}   # docs/s (shingles/s for the kernels), one per repeat, by the wall clock
+    cpu: dict[str, list[float]] = {}    # the same by CPU time
+
+    def add(name, count, wc):
+        wall.setdefault(name, []).append(count / wc[0])
+        cpu.setdefault(name, []).append(count / max(wc[1], 1e-9))
+
     for r in range(a.repeat):
-        runs.setdefault("dataaudit_raw_text", []).append(a.docs / ours_raw(raw, a.num_perm))
-        runs.setdefault("dataaudit_normalized_text", []).append(a.docs / ours_norm(norm, a.num_perm))
+        add("dataaudit_raw_text", a.docs, ours_raw(raw, a.num_perm))
+        add("dataaudit_normalized_text", a.docs, ours_norm(norm, a.num_perm))
         if rensa is not None:
-            runs.setdefault("rensa_python_shingling", []).append(a.docs / rensa_text(norm_list, a.num_perm))
-        runs.setdefault("datasketch_python_shingling", []).append(len(ref) / datasketch_text(ref, a.num_perm))
-        runs.setdefault("kernel_dataaudit_c", []).append(n_sh / ours_kernel(offsets, hashes, a.num_perm, True))
-        runs.setdefault("kernel_dataaudit_numpy", []).append(
-            n_sh / ours_kernel(offsets, hashes, a.num_perm, False))
+            add("rensa_python_shingling", a.docs, rensa_text(norm_list, a.num_perm))
+        add("datasketch_python_shingling", len(ref), datasketch_text(ref, a.num_perm))
+        fns = {"kernel_dataaudit_c": ours_kernel(offsets, hashes, a.num_perm),
+               f"kernel_dataaudit_c_{big}perm": ours_kernel(offsets, hashes, big)}
         if rensa is not None:
-            runs.setdefault("kernel_rensa", []).append(n_sh / rensa_kernel(offsets, hashes, a.num_perm))
-        print(f"  repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in runs.items()), flush=True)
+            fns["kernel_rensa"] = rensa_kernel(offsets, hashes, a.num_perm)
+            fns[f"kernel_rensa_{big}perm"] = rensa_kernel(offsets, hashes, big)
+            # the same shingles as documents ten times longer: rensa's time per token, alone
+            fns["kernel_rensa_long_docs"] = rensa_kernel(long_offsets, hashes, a.num_perm)
+            fns[f"kernel_rensa_long_docs_{big}perm"] = rensa_kernel(long_offsets, hashes, big)
+        for k, wc in alternate(fns).items():
+            add(k, n_sh, wc)
+        add("kernel_dataaudit_numpy", n_sh, _timed(ours_kernel(offsets, hashes, a.num_perm, accelerated=False)))
+        print(f"  repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in wall.items()), flush=True)
 
-    fig = {k: stats(v) for k, v in runs.items()}
-    unit = {k: ("shingles/s" if k.startswith("kernel") else "docs/s") for k in fig}
-    print("\nmedian [min, max] over repeats:")
-    for k, s in fig.items():
-        print(f"  {k:<30} {s['median']:>14,.0f} {unit[k]:<10} [{s['min']:,.0f}, {s['max']:,.0f}]")
+    unit = {k: ("shingles/s" if k.startswith("kernel") else "docs/s") for k in wall}
+    print("\nmedian [min, max] over repeats, by the wall clock | by CPU time:")
+    for k in wall:
+        w, c = spread(wall[k], 1), spread(cpu[k], 1)
+        print(f"  {k:<34} {w['median']:>14,.0f} [{w['min']:,.0f}, {w['max']:,.0f}] | "
+              f"{c['median']:,.0f} [{c['min']:,.0f}, {c['max']:,.0f}] {unit[k]}")
 
-    def ratio(x, y):
-        if x not in runs or y not in runs:
-            return None
-        per = [p / q for p, q in zip(runs[x], runs[y])]   # ratio within each repeat: same load
-        return {"median": float(np.median(per)), "min": float(min(per)), "max": float(max(per))}
-
-    ratios = {
-        "raw_text_vs_rensa_python_shingling": ratio("dataaudit_raw_text", "rensa_python_shingling"),
-        "normalized_text_vs_rensa_python_shingling": ratio("dataaudit_normalized_text", "rensa_python_shingling"),
-        "raw_text_vs_datasketch": ratio("dataaudit_raw_text", "datasketch_python_shingling"),
-        "kernel_c_vs_rensa_kernel": ratio("kernel_dataaudit_c", "kernel_rensa"),
-        "kernel_c_vs_numpy": ratio("kernel_dataaudit_c", "kernel_dataaudit_numpy"),
+    pairs = {
+        "raw_text_vs_rensa_python_shingling": ("dataaudit_raw_text", "rensa_python_shingling"),
+        "normalized_text_vs_rensa_python_shingling": ("dataaudit_normalized_text", "rensa_python_shingling"),
+        "raw_text_vs_datasketch": ("dataaudit_raw_text", "datasketch_python_shingling"),
+        "kernel_c_vs_rensa_kernel": ("kernel_dataaudit_c", "kernel_rensa"),
+        f"kernel_c_vs_rensa_kernel_{big}perm": (f"kernel_dataaudit_c_{big}perm", f"kernel_rensa_{big}perm"),
+        "kernel_c_vs_numpy": ("kernel_dataaudit_c", "kernel_dataaudit_numpy"),
+        # time per shingle at 4x num_perm over time at num_perm: 4 for a per-permutation kernel
+        f"kernel_c_slowdown_{big}_vs_{a.num_perm}perm": ("kernel_dataaudit_c", f"kernel_dataaudit_c_{big}perm"),
+        f"kernel_rensa_slowdown_{big}_vs_{a.num_perm}perm": ("kernel_rensa", f"kernel_rensa_{big}perm"),
+        f"kernel_rensa_long_docs_slowdown_{big}_vs_{a.num_perm}perm": ("kernel_rensa_long_docs",
+                                                                     f"kernel_rensa_long_docs_{big}perm"),
     }
-    targets = {"raw_text_vs_rensa_python_shingling": 4.0, "kernel_c_vs_rensa_kernel": 1 / 1.5}
-    print("\nratios (per repeat, then median [min, max]):")
-    for k, v in ratios.items():
-        if v is None:
+    ratios = {}
+    for k, (x, y) in pairs.items():
+        if x in wall and y in wall:
+            ratios[k] = ratio_spread(wall[x], wall[y])
+            ratios[k + "_cpu"] = ratio_spread(cpu[x], cpu[y])
+    targets = {"raw_text_vs_rensa_python_shingling": 4.0, "kernel_c_vs_rensa_kernel": round(1 / 1.5, 3)}
+    print("\nratios (per repeat, then median [min, max]; wall clock | CPU time):")
+    for k in pairs:
+        if k not in ratios:
             print(f"  {k}: n/a (rensa not installed: pip install rensa)")
             continue
+        v, c = ratios[k], ratios[k + "_cpu"]
         t = targets.get(k)
-        verdict = "" if t is None else (f"  target >= {t:.2f}: " + ("met" if v["median"] >= t else "NOT met"))
-        print(f"  {k:<44} {v['median']:.2f}x [{v['min']:.2f}, {v['max']:.2f}]{verdict}")
+        verdict = "" if t is None else (f"  target >= {t:.2f}: " + ("met" if v["median"] >= t else "NOT met")
+                                        + " (wall), " + ("met" if c["median"] >= t else "NOT met") + " (CPU)")
+        print(f"  {k:<44} {v['median']:.2f}x [{v['min']:.2f}, {v['max']:.2f}] | "
+              f"{c['median']:.2f}x [{c['min']:.2f}, {c['max']:.2f}]{verdict}")
     load = os.getloadavg()
     print(f"load average after the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    import datasketch
-
-    result = {
-        "name": "minhash", "docs": a.docs, "doc_bytes": a.doc_bytes, "ref_docs": a.ref_docs,
-        "shingles": n_sh, "num_perm": a.num_perm, "repeat": a.repeat, "quick": a.quick,
-        "kernel": lsh.MinHasher.kernel(), "figures": {k: v for k, v in fig.items() if k.startswith(("dataaudit", "kernel_dataaudit"))},
-        "baselines": {k: v for k, v in fig.items() if not k.startswith(("dataaudit", "kernel_dataaudit"))},
-        "units": unit, "ratios": ratios, "targets": targets, "load_average": [round(x, 2) for x in load],
-        "versions": {"python": platform.python_version(), "numpy": np.__version__, "pyarrow": pa.__version__,
-                     "datasketch": _dist_version("datasketch") or getattr(datasketch, "__version__", None),
-                     "rensa": rensa_version},
-    }
-    print("RESULT " + json.dumps(result))
-
-
-def _dist_version(name: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
+    ours = ("dataaudit", "kernel_dataaudit")
+    result_line(
+        "minhash",
+        figures={k: {"wall": spread(wall[k], 1), "cpu": spread(cpu[k], 1), "unit": unit[k]}
+                 for k in wall if k.startswith(ours)},
+        baselines={k: {"wall": spread(wall[k], 1), "cpu": spread(cpu[k], 1), "unit": unit[k]}
+                   for k in wall if not k.startswith(ours)},
+        ratios=ratios, targets=targets, docs=a.docs, doc_bytes=a.doc_bytes, ref_docs=a.ref_docs, shingles=n_sh,
+        num_perm=a.num_perm, repeat=a.repeat, quick=a.quick, kernel=lsh.MinHasher.kernel(),
+        packages=("dataaudit", "numpy", "pyarrow", "datasketch", "rensa", "xxhash"))
 
 
 if __name__ == "__main__":
