@@ -26,14 +26,20 @@ from ...records import PassResult
 from .batch import init_worker, model_spec, register, score_chunk, score_texts, unregister
 from .cache import ScoreCache, cache_key, doc_hash
 from .config import META_KEY, SCORE_SCHEMA, ScoreConfig, resolve_settings
+from .output import Output
 from .stats import aggregate
 
 
 @dataclass
 class ScoreRun:
-    """What one scoring run produced: the table (keyed by doc_id), its metadata, and how it went."""
+    """What one scoring run produced: the table (keyed by doc_id), its metadata, and how it went.
 
-    table: pa.Table
+    With an ``out_dir`` the table was streamed to ``path`` batch by batch and ``table`` reads it back from
+    there when asked (``columns`` reads only those); without one it is the in-memory table the caller asked
+    for. ``summary`` never needs it: the aggregates were summed batch by batch as the rows were written.
+    """
+
+    _table: pa.Table | None
     meta: dict[str, Any]
     scored: int = 0            # documents scored by the model in this run
     cached: int = 0            # documents whose scores came from the cache
@@ -43,9 +49,23 @@ class ScoreRun:
     bottom: list[dict[str, Any]] = field(default_factory=list)  # lowest bits-per-byte documents (repeats, runs)
     notes: list[str] = field(default_factory=list)      # what was done (model fitted, settings ignored)
     warnings: list[str] = field(default_factory=list)   # what went wrong and was repaired (damaged cache)
+    path: Path | None = None                             # the scores Parquet written, when there is one
+    totals: dict[str, Any] | None = None                 # the streamed aggregates (``aggregate``'s result)
+
+    @property
+    def table(self) -> pa.Table:
+        return self._table if self._table is not None else self.read()
+
+    def read(self, columns: list[str] | None = None) -> pa.Table:
+        """The scores table (or some of its columns) read back from ``path``, or the in-memory table."""
+        if self._table is not None:
+            return self._table.select(columns) if columns is not None else self._table
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self.path, columns=columns)
 
     def summary(self) -> dict[str, Any]:
-        s = aggregate(self.table)
+        s = dict(self.totals) if self.totals is not None else aggregate(self.table)
         s.update(docs_scored_now=self.scored, docs_from_cache=self.cached, tokens_scored_now=self.tokens_scored,
                  tokens_per_second=round(self.tokens_scored / self.seconds, 1) if self.seconds > 0 else None)
         return s
@@ -124,12 +144,17 @@ def run_score(data: Any, *, model: Any, config: ScoreConfig | None = None, read:
     root = Path(cache_dir) if cache_dir is not None else Path(cache_root())
     cache = ScoreCache(root / "scores", key, describe={"model": m.describe(), "settings": settings},
                        every_docs=cfg.cache_every_docs, every_seconds=cfg.cache_every_seconds) if use_cache else None
-    run = ScoreRun(table=pa.table({}), meta={})
+    run = ScoreRun(None, meta={})
     if cache is not None and cache.damaged:
         run.warnings.append(f"{len(cache.damaged)} damaged score-cache shard(s) in {cache.dir} could not be read "
                             f"(e.g. {cache.damaged[0]}); set aside as *.damaged and their documents scored again")
     ext = _Extremes(top_n)
-    out_batches: list[pa.RecordBatch] = []
+    from ... import __version__
+
+    run.meta = {"model": m.describe(), "settings": settings, "cache_key": key, "dataaudit": __version__,
+                "fit": getattr(m, "fit_info", None)}
+    out = Output(Path(out_dir) / "scores.parquet" if out_dir is not None else None,
+                  SCORE_SCHEMA.with_metadata({META_KEY: json.dumps(run.meta, sort_keys=True).encode()}))
     queue: deque[_Chunk] = deque()
     inflight: set[str] = set()
     done = [0]
@@ -145,8 +170,8 @@ def run_score(data: Any, *, model: Any, config: ScoreConfig | None = None, read:
             hashes = [doc_hash(t) for t in texts]
             c = _Chunk(ids, splits, texts, hashes, [None] * len(texts), [], [])
             todo: dict[str, int] = {}
-            for j, h in enumerate(hashes):
-                hit = cache.get(h) if cache is not None else None
+            hits = cache.get_many(hashes) if cache is not None else [None] * len(hashes)
+            for j, (h, hit) in enumerate(zip(hashes, hits)):
                 if hit is not None:
                     c.rows[j] = hit
                     run.cached += 1
@@ -167,8 +192,8 @@ def run_score(data: Any, *, model: Any, config: ScoreConfig | None = None, read:
         if cache is not None:
             cache.add(fresh)
         by_hash = {st["doc_hash"]: st for st in fresh}
-        for j in c.deferred:
-            c.rows[j] = cache.get(c.hashes[j])
+        for j, hit in zip(c.deferred, cache.get_many([c.hashes[j] for j in c.deferred]) if c.deferred else []):
+            c.rows[j] = hit
             run.cached += 1
         recs = []
         for j, r in enumerate(c.rows):
@@ -179,7 +204,7 @@ def run_score(data: Any, *, model: Any, config: ScoreConfig | None = None, read:
             ext.push(done[0] + j, c.ids[j], c.splits[j], c.texts[j], r)
         inflight.difference_update(by_hash)
         done[0] += len(c.texts)
-        out_batches.append(pa.RecordBatch.from_pylist(recs, schema=SCORE_SCHEMA))
+        out.write(pa.RecordBatch.from_pylist(recs, schema=SCORE_SCHEMA))
         report()
 
     try:
@@ -204,21 +229,15 @@ def run_score(data: Any, *, model: Any, config: ScoreConfig | None = None, read:
                     keep = lambda got, c=c: cache.add([{**st, "doc_hash": c.hashes[c.todo[i]]}  # noqa: E731
                                                        for i, st in got])
                 merge(score_texts(m, texts, cfg, on_batch=on_batch, on_done=keep))
+        run._table, run.path, run.totals = out.close()
+    except BaseException:
+        out.abort()
+        raise
     finally:
         if cache is not None:
             cache.flush()       # also on an error or Ctrl-C: what was finished is kept
     run.seconds = time.perf_counter() - t0
-    from ... import __version__
-
-    run.meta = {"model": m.describe(), "settings": settings, "cache_key": key, "dataaudit": __version__,
-                "fit": getattr(m, "fit_info", None)}
-    table = pa.Table.from_batches(out_batches, schema=SCORE_SCHEMA)
-    run.table = table.replace_schema_metadata({META_KEY: json.dumps(run.meta, sort_keys=True).encode()})
     run.top, run.bottom = _Extremes.ordered(ext.top), _Extremes.ordered(ext.bottom)
-    if out_dir is not None:
-        from ...io.atomic import write_parquet_atomic
-
-        write_parquet_atomic(Path(out_dir) / "scores.parquet", run.table)
     return run
 
 
