@@ -1,7 +1,9 @@
 """Signals pass vs datatrove's Gopher quality, Gopher repetition, C4 and FineWeb filters.
 
     python benchmarks/signals.py [--corpora ../shared/corpora] [--datatrove-python /work/venvs/datatrove/bin/python]
-                                 [--repeat 3] [--junk-per-kind 50]
+                                 [--repeat 3] [--quick] [--junk-per-kind 50]
+
+``--quick``: every 4th normal document and 10 junk documents per kind (a smoke check, under a minute).
 
 Documents: WikiText-2 valid + test split into articles at ' = Title = ' lines, Tiny Shakespeare cut into
 ~2,000-character documents at line ends, and planted junk (base64, runs of one character, repeated lines,
@@ -31,6 +33,9 @@ from pathlib import Path
 
 FILTERS = ("gopher_quality", "gopher_repetition", "c4", "fineweb")
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import add_common_args, ratio_spread, result_line, skipped, spread  # noqa: E402  (stdlib only)
 
 
 # ---------------------------------------------------------------- corpus
@@ -177,7 +182,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpora", type=Path, default=ROOT.parent / "shared" / "corpora")
     ap.add_argument("--datatrove-python", default="/work/venvs/datatrove/bin/python")
-    ap.add_argument("--repeat", type=int, default=3)
+    add_common_args(ap, repeat=3)
     ap.add_argument("--junk-per-kind", type=int, default=50)
     ap.add_argument("--datatrove-worker", nargs=2, metavar=("IN", "OUT"))
     ap.add_argument("--json-out", type=Path, help="also write the full comparison here")
@@ -186,7 +191,15 @@ def main(argv=None) -> int:
         datatrove_worker(*a.datatrove_worker, a.repeat)
         return 0
     sys.path.insert(0, str(ROOT))
+    if not (a.corpora / "wikitext-2" / "valid.txt").exists():
+        skipped("signals", f"{a.corpora} has no WikiText-2")
+        return 0
+    if a.quick:
+        a.repeat, a.junk_per_kind = 1, 10
     docs = build_corpus(a.corpora, a.junk_per_kind)
+    if a.quick:
+        docs = [d for i, d in enumerate(d for d in docs if not d["kind"].startswith("junk:")) if i % 4 == 0] + \
+            [d for d in docs if d["kind"].startswith("junk:")]
     mb = sum(len(d["text"].encode()) for d in docs) / 1e6
     with tempfile.TemporaryDirectory() as tmp:
         inp, outp = Path(tmp) / "docs.jsonl", Path(tmp) / "dt.json"
@@ -278,7 +291,11 @@ def main(argv=None) -> int:
     }
     if a.json_out:
         a.json_out.write_text(json.dumps({"result": result, "disagreements": disagreements}, indent=1))
-    print("RESULT " + json.dumps(result))
+    ours_rates = [mb / t for t in our_times]
+    dt_rates = [mb / t for t in dt["times"]]
+    result_line("signals", figures={**result, "ours_mb_s_spread": spread(ours_rates, 3)},
+                baselines={"datatrove_mb_s": spread(dt_rates, 4)},
+                ratios={"speedup_per_repeat": ratio_spread(ours_rates, dt_rates)}, quick=a.quick)
     return 0
 
 
