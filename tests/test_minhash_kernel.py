@@ -158,3 +158,28 @@ def test_kernel_stride_checks():
         fast.affine32(words, np.array([0, 4], np.int64), a, b, out, 2)    # a 4th shingle would be word 6
     with pytest.raises(ValueError, match="stride"):
         fast.affine32(words, np.array([0, 1], np.int64), a, b, out, 3)
+
+
+def test_legacy_reduction_edges():
+    """The Mersenne-61 reduction's rare cases (v mod 2^64 at or just above a multiple of 2^61 - 1, where
+    (v & p) + (v >> 61) >= p) in both C kernels, against Python's integers. Hand-made (a, b) reach them;
+    datasketch's random ones almost never do."""
+    if fast is None:
+        pytest.skip("C accelerator not built")
+    p, m64 = (1 << 61) - 1, (1 << 64) - 1
+    targets = [p, p - 1, p + 1, 2 * p, 2 * p + 1, m64, m64 - 1, m64 - 6, m64 - 7, 7 * p, 7 * p + 7, 0, 1 << 61,
+               (1 << 63) - 1, 1 << 63, 3 * p + 5]
+    hs = np.array([0, 1, 2, 0xFFFFFFFF, 12345], dtype=np.uint32)
+    for h in hs.tolist():
+        a = np.array([1 + 2 * j for j in range(len(targets))] * 2, dtype=np.uint64)    # 32 permutations
+        b = np.array([(t - int(ak) * h) % (1 << 64) for t, ak in zip(targets * 2, a.tolist())], dtype=np.uint64)
+        want = np.array([((int(ak) * h + int(bk)) % (1 << 64)) % p & 0xFFFFFFFF for ak, bk in zip(a.tolist(), b.tolist())],
+                        dtype=np.uint32)
+        for simd in (False, True):
+            fast.set_simd(simd)
+            try:
+                out = np.empty((1, len(a)), np.uint32)
+                fast.legacy(np.array([h], np.uint32), np.array([0, 1], np.int64), a, b, out)
+            finally:
+                fast.set_simd(True)
+            assert np.array_equal(out[0], want), (h, simd)
