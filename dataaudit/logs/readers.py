@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import ConfigError, LogError
 from ..records import BadRecordLog
+from . import blocks as _blocks
 from . import mlflow as _mlflow
 from . import structured as _st
 from . import text as _text
@@ -130,9 +132,9 @@ def read_log(path: str | os.PathLike, fmt: str | None = None, *, builder: LogBui
         else:
             _st.read_table_rows(p, b, fmt="wandb", run=run, step_column=step_column or "_step", metrics=ml)
     elif fmt == "megatron":
-        _text.read_megatron(p, b, run=run)
+        _blocks.read_megatron(p, b, run=run)
     elif fmt == "nanogpt":
-        _text.read_nanogpt(p, b, run=run)
+        _blocks.read_nanogpt(p, b, run=run)
     elif fmt == "regex":
         if not pattern:
             raise ConfigError("--log-format regex needs --pattern with named groups, e.g. "
@@ -176,11 +178,12 @@ def read_logs(paths: str | os.PathLike | Sequence[str | os.PathLike], fmt: str |
             rename[name] = new
         for name, info in part.runs.items():
             b.runs[rename[name]] = info
-        b.run.extend(rename[r] for r in part.run)
-        b.step.extend(part.step)
-        b.metric.extend(part.metric)
-        b.value.extend(part.value)
-        b.wall_time.extend(part.wall_time)
+        rows = part.rows()
+        if any(k != v for k, v in rename.items()):
+            enc = pc.dictionary_encode(rows["run"]).combine_chunks()
+            names = pa.array([rename.get(x, x) for x in enc.dictionary.to_pylist()], pa.string())
+            rows = rows.set_column(0, "run", pc.take(names, enc.indices))
+        b.add_table(rows)
         for e in part.bad.examples:
             b.bad.add(e)
         b.bad.count += part.bad.count - len(part.bad.examples)

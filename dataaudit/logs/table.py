@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from ..records import BadRecord, BadRecordLog
@@ -47,7 +48,8 @@ class RunInfo:
 
 
 class LogBuilder:
-    """Collects points column by column (cheap appends), then builds one Arrow table."""
+    """Collects points, row by row (``add``: cheap list appends) or a block of rows at once (``add_columns``:
+    arrays from a vectorised reader), and builds one Arrow table with the rows in the order they came."""
 
     def __init__(self, bad: BadRecordLog | None = None) -> None:
         self.run: list[str] = []
@@ -57,6 +59,8 @@ class LogBuilder:
         self.wall_time: list[float] = []
         self.bad = bad if bad is not None else BadRecordLog()
         self.runs: dict[str, RunInfo] = {}
+        self._chunks: list[pa.Table] = []   # finished blocks, in order; the lists above come after them
+        self._chunk_rows = 0
 
     def add(self, run: str, step: int, metric: str, value: float, wall_time: float = math.nan) -> None:
         self.run.append(run)
@@ -64,6 +68,42 @@ class LogBuilder:
         self.metric.append(metric)
         self.value.append(float(value))
         self.wall_time.append(math.nan if wall_time is None else float(wall_time))
+
+    def _flush(self) -> None:
+        """Move the rows added one by one into a block (keeps the order with later ``add_columns`` blocks)."""
+        if self.step:
+            t = pa.table({
+                "run": pa.array(self.run, pa.string()),
+                "step": pa.array(self.step, pa.int64()),
+                "metric": pa.array(self.metric, pa.string()),
+                "value": pa.array(self.value, pa.float64()),
+                "wall_time": pa.array(self.wall_time, pa.float64()),
+            }, schema=LOG_SCHEMA)
+            self._chunks.append(t)
+            self._chunk_rows += t.num_rows
+            self.run, self.step, self.metric, self.value, self.wall_time = [], [], [], [], []
+
+    def add_columns(self, run: str | pa.Array, step, metric: pa.Array, value, wall_time=None) -> None:
+        """Append a block of rows: ``step``/``value``/``wall_time`` numpy or Arrow arrays, ``metric`` an Arrow
+        string array, ``run`` one name for every row (or an array)."""
+        n = len(step)
+        if n == 0:
+            return
+        self._flush()
+        runs = pa.repeat(pa.scalar(run, pa.string()), n) if isinstance(run, str) else run
+        wall = pa.array(np.full(n, np.nan)) if wall_time is None else wall_time
+        t = pa.table({"run": runs, "step": pa.array(step, pa.int64()), "metric": metric,
+                      "value": pa.array(value, pa.float64()), "wall_time": pa.array(wall, pa.float64())},
+                     schema=LOG_SCHEMA)
+        self._chunks.append(t)
+        self._chunk_rows += n
+
+    def add_table(self, table: pa.Table) -> None:
+        """Append the rows of a LOG_SCHEMA table (metadata ignored)."""
+        if table.num_rows:
+            self._flush()
+            self._chunks.append(table.replace_schema_metadata(None).cast(LOG_SCHEMA))
+            self._chunk_rows += table.num_rows
 
     def bad_record(self, source: str, reason: str, *, line: int | None = None, row: int | None = None) -> None:
         self.bad.add(BadRecord(source=str(source), row=row, line=line, reason=reason))
@@ -73,18 +113,30 @@ class LogBuilder:
             self.runs[run] = RunInfo(source=str(source), format=fmt)
         return self.runs[run]
 
+    def step_at(self, i: int) -> int:
+        """The step of row ``i`` (in arrival order)."""
+        if i >= self._chunk_rows:
+            return self.step[i - self._chunk_rows]
+        for t in self._chunks:
+            if i < t.num_rows:
+                return int(t["step"][i].as_py())
+            i -= t.num_rows
+        raise IndexError(i)
+
+    def rows(self) -> pa.Table:
+        """All rows so far as one LOG_SCHEMA table (no metadata)."""
+        self._flush()
+        if not self._chunks:
+            return LOG_SCHEMA.empty_table()
+        t = pa.concat_tables(self._chunks).combine_chunks() if len(self._chunks) > 1 else self._chunks[0]
+        self._chunks = [t]
+        return t
+
     def __len__(self) -> int:
-        return len(self.step)
+        return self._chunk_rows + len(self.step)
 
     def table(self) -> pa.Table:
-        t = pa.table({
-            "run": pa.array(self.run, pa.string()),
-            "step": pa.array(self.step, pa.int64()),
-            "metric": pa.array(self.metric, pa.string()),
-            "value": pa.array(self.value, pa.float64()),
-            "wall_time": pa.array(self.wall_time, pa.float64()),
-        }, schema=LOG_SCHEMA)
-        return attach_metadata(t, self.runs, self.bad)
+        return attach_metadata(self.rows(), self.runs, self.bad)
 
 
 def attach_metadata(table: pa.Table, runs: dict[str, RunInfo], bad: BadRecordLog) -> pa.Table:

@@ -84,98 +84,144 @@ def sniff_text(path: Path, limit: int = 2_000_000) -> str | None:
     return None
 
 
-def read_megatron(path: Path, builder: LogBuilder, *, run: str | None = None) -> None:
-    base = run or path.stem
-    markdown = path.suffix.lower() in (".md", ".markdown")
-    name = base
-    pending: tuple[int, str] | None = None   # a record whose line was wrapped, waiting for its end
-    cont: list[str] = []
-    n_records = 0
+def megatron_fields(text: str) -> tuple[int, list[tuple[str, float]], bool, bool]:
+    """(step, [(metric, value)], has_loss, has_scale) of one whole Megatron record (a head line, joined)."""
+    m = MEGATRON_VALID.search(text)
+    prefix = "val_"
+    if m is None:
+        m = MEGATRON_HEAD.search(text)
+        prefix = ""
+    pts = []
+    has_loss = has_scale = False
+    for fm in _FIELD.finditer(text[m.end():]):
+        key = _megatron_key(fm.group(1))
+        if prefix and key.endswith("_value"):
+            key = key[: -len("_value")]
+        pts.append((prefix + key, float(fm.group(2))))
+        has_loss = has_loss or key.endswith("loss")
+        has_scale = has_scale or key == "loss_scale"
+    return int(m.group(1)), pts, has_loss, has_scale
 
-    def flush(lineno: int, text: str) -> None:
-        nonlocal n_records
-        m = MEGATRON_VALID.search(text)
-        prefix = "val_"
-        if m is None:
-            m = MEGATRON_HEAD.search(text)
-            prefix = ""
-        step = int(m.group(1))
-        builder.info(name, path, "megatron")
-        has_loss = has_scale = False
-        for fm in _FIELD.finditer(text[m.end():]):
-            key = _megatron_key(fm.group(1))
-            if prefix and key.endswith("_value"):
-                key = key[: -len("_value")]
-            builder.add(name, step, prefix + key, float(fm.group(2)))
-            has_loss = has_loss or key.endswith("loss")
-            has_scale = has_scale or key == "loss_scale"
+
+class MegatronLines:
+    """The line-by-line Megatron state machine: ``feed`` each line in order, then ``finish``.
+
+    Each record goes to ``emit(lineno, run, step, points)``; a record without a loss to ``builder.bad_record``.
+    ``pending`` is not None while a wrapped record waits for its end (the block reader reads such lines here).
+    """
+
+    def __init__(self, path: Path, builder: LogBuilder, emit, *, run: str | None = None) -> None:
+        self.path, self.builder, self.emit = path, builder, emit
+        self.base = run or path.stem
+        self.markdown = path.suffix.lower() in (".md", ".markdown")
+        self.name = self.base
+        self.pending: tuple[int, str] | None = None   # a record whose line was wrapped, waiting for its end
+        self.cont: list[str] = []
+        self.n_records = 0
+
+    def flush(self, lineno: int, text: str) -> None:
+        step, pts, has_loss, has_scale = megatron_fields(text)
+        self.builder.info(self.name, self.path, "megatron")
+        self.emit(lineno, self.name, step, pts)
         if has_loss:
-            n_records += 1
+            self.n_records += 1
         elif has_scale:
             # Megatron prints no loss for an iteration the fp16 loss scaler skipped (an overflow: the loss
             # scale halves on that line); a real log line, kept as loss_scale / grad norm points
-            n_records += 1
+            self.n_records += 1
         else:
-            builder.bad_record(str(path), f"Megatron line for iteration {step} has no loss field "
-                               f"(a skipped iteration, or a wrapped, truncated or edited line)", line=lineno)
+            self.builder.bad_record(str(self.path), f"Megatron line for iteration {step} has no loss field "
+                                    f"(a skipped iteration, or a wrapped, truncated or edited line)", line=lineno)
 
-    for lineno, line in _lines(path):
-        if markdown and _FENCE.match(line):
-            if pending is not None:
-                flush(pending[0], pending[1] + " " + " ".join(cont))
-                pending, cont = None, []
-            name = f"{base}@L{lineno}"
-            continue
+    def _flush_pending(self) -> None:
+        self.flush(self.pending[0], self.pending[1] + " " + " ".join(self.cont))
+        self.pending, self.cont = None, []
+
+    def feed(self, lineno: int, line: str) -> None:
+        if self.markdown and _FENCE.match(line):
+            if self.pending is not None:
+                self._flush_pending()
+            self.name = f"{self.base}@L{lineno}"
+            return
         head = MEGATRON_HEAD.search(line) or MEGATRON_VALID.search(line)
-        if pending is not None:
-            if head or len(cont) >= 4:
-                flush(pending[0], pending[1] + " " + " ".join(cont))
-                pending, cont = None, []
+        if self.pending is not None:
+            if head or len(self.cont) >= 4:
+                self._flush_pending()
             else:  # a wrapped line goes on until a line ends with '|'
-                cont.append(line.strip())
+                self.cont.append(line.strip())
                 if line.rstrip().endswith("|"):
-                    flush(pending[0], pending[1] + " " + " ".join(cont))
-                    pending, cont = None, []
-                continue
+                    self._flush_pending()
+                return
         if head:
             if line.rstrip().endswith("|"):
-                flush(lineno, line)
+                self.flush(lineno, line)
             else:
-                pending, cont = (lineno, line), []
-    if pending is not None:
-        flush(pending[0], pending[1] + " " + " ".join(cont))
-    if n_records == 0:
-        raise LogError(f"{path}: no Megatron 'iteration N/ M | ... | lm loss: X |' lines found; "
-                       f"pick the right --log-format or pass --pattern with named groups")
+                self.pending, self.cont = (lineno, line), []
+
+    def finish(self) -> None:
+        if self.pending is not None:
+            self._flush_pending()
+        if self.n_records == 0:
+            raise LogError(f"{self.path}: no Megatron 'iteration N/ M | ... | lm loss: X |' lines found; "
+                           f"pick the right --log-format or pass --pattern with named groups")
+
+
+def read_megatron(path: Path, builder: LogBuilder, *, run: str | None = None) -> None:
+    """Line by line (the reference for ``blocks.read_megatron``, which reads large blocks at once)."""
+    def emit(_lineno, name, step, pts):
+        for key, val in pts:
+            builder.add(name, step, key, val)
+
+    st = MegatronLines(path, builder, emit, run=run)
+    for lineno, line in _lines(path):
+        st.feed(lineno, line)
+    st.finish()
+
+
+NANO_NOT_FIELDS = "line starts like 'step:N/M' but has no 'name:value' fields"
+
+
+def nanogpt_line(line: str) -> tuple[int | None, list[tuple[str, float]], list[str]] | None:
+    """None for a line that is not a nanoGPT log line; else (step or None, [(metric, value)], bad reasons)."""
+    m = NANOGPT.match(line)
+    if m is None:
+        return (None, [], [NANO_NOT_FIELDS]) if NANOGPT_START.match(line) else None
+    pts, bad = [], []
+    for tok in m.group(3).split():
+        fm = _NANO_FIELD.match(tok)
+        if fm is None:
+            bad.append(f"field {tok!r} is not name:number")
+            continue
+        val = float(fm.group(2))
+        unit = fm.group(3)
+        key = fm.group(1) + (f"_{unit.lower()}" if unit else "")
+        if key == "step_avg_ms" and math.isnan(val):
+            continue  # modded-nanogpt prints step_avg:nanms before timing starts: not a measurement
+        pts.append((key, val))
+    return int(m.group(1)), pts, bad
+
+
+NANO_NONE = "no 'step:N/M name:value' lines found; pick the right --log-format or pass --pattern with named groups"
 
 
 def read_nanogpt(path: Path, builder: LogBuilder, *, run: str | None = None) -> None:
+    """Line by line (the reference for ``blocks.read_nanogpt``, which reads large blocks at once)."""
     name = run or path.stem
     n = 0
     for lineno, line in _lines(path):
-        m = NANOGPT.match(line)
-        if m is None:
-            if NANOGPT_START.match(line):
-                builder.bad_record(str(path), "line starts like 'step:N/M' but has no 'name:value' fields",
-                                   line=lineno)
+        r = nanogpt_line(line)
+        if r is None:
             continue
-        step = int(m.group(1))
-        builder.info(name, path, "nanogpt")
-        for tok in m.group(3).split():
-            fm = _NANO_FIELD.match(tok)
-            if fm is None:
-                builder.bad_record(str(path), f"field {tok!r} is not name:number", line=lineno)
-                continue
-            val = float(fm.group(2))
-            unit = fm.group(3)
-            key = fm.group(1) + (f"_{unit.lower()}" if unit else "")
-            if key == "step_avg_ms" and math.isnan(val):
-                continue  # modded-nanogpt prints step_avg:nanms before timing starts: not a measurement
+        step, pts, bad = r
+        if step is not None:
+            builder.info(name, path, "nanogpt")
+        for reason in bad:
+            builder.bad_record(str(path), reason, line=lineno)
+        for key, val in pts:
             builder.add(name, step, key, val)
             n += 1
     if n == 0:
-        raise LogError(f"{path}: no 'step:N/M name:value' lines found; pick the right --log-format "
-                       f"or pass --pattern with named groups")
+        raise LogError(f"{path}: {NANO_NONE}")
 
 
 def compile_pattern(pattern: str) -> re.Pattern:

@@ -26,8 +26,11 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import LogError
+from . import tfblocks as _tfb
 from .table import LogBuilder
 
 # --- CRC-32C ---------------------------------------------------------------------------------------
@@ -184,34 +187,65 @@ def _value(buf: bytes) -> tuple[str, float | None, str]:
 
 # --- records -------------------------------------------------------------------------------------------
 
+CHUNK_BYTES = 8 << 20   # bytes read at a time: memory is bounded by this and the largest record
+
+
+def batches(path: str | os.PathLike, *, check_crc: bool = True, chunk_bytes: int = CHUNK_BYTES):
+    """Yield (file offset of ``buf``, ``buf`` as uint8 array, record offsets in it, payload lengths) for the
+    whole records of each chunk of ``path``, read ``chunk_bytes`` at a time (never the whole file).
+
+    After the records before it, raises LogError naming the offset of a truncated record or of a CRC mismatch.
+    """
+    buf, base, need = b"", 0, 0
+    with open(path, "rb") as f:
+        while True:
+            want = max(chunk_bytes, need)
+            data = f.read(want)
+            eof = len(data) < want
+            buf = buf + data if buf else data
+            n = base + len(buf)                      # file size, once eof
+            offs_l, lens_l, stop, ln = _tfb.frame(buf, 0, len(buf))
+            arr = np.frombuffer(buf, np.uint8)
+            offs, lens = np.array(offs_l, np.int64), np.array(lens_l, np.int64)
+            err = None
+            bad = _tfb.check(arr, offs, lens) if check_crc else None
+            if bad is not None:
+                i, kind = bad
+                pos = base + int(offs[i])
+                err = (f"{path}: corrupt record length at byte offset {pos} (CRC mismatch); the file is damaged "
+                       f"or not a TensorBoard event file") if kind == "length" else \
+                    f"{path}: corrupt record data at byte offset {pos} (CRC mismatch)"
+                offs, lens = offs[:i], lens[:i]
+            elif stop < len(buf):
+                pos = base + stop
+                if ln is None:
+                    if eof:
+                        err = (f"{path}: truncated record header at byte offset {pos} ({n - pos} of 12 bytes); "
+                               f"the file was cut off while being written. Points before this offset were read.")
+                elif check_crc and masked_crc(buf[stop:stop + 8]) != struct.unpack_from("<I", buf, stop + 8)[0]:
+                    err = (f"{path}: corrupt record length at byte offset {pos} (CRC mismatch); "
+                           f"the file is damaged or not a TensorBoard event file")
+                elif eof:
+                    err = (f"{path}: truncated record at byte offset {pos}: needs {ln + 16} bytes, "
+                           f"{n - pos} left; the file was cut off while being written")
+            if offs.size:
+                yield base, arr, offs, lens
+            if err:
+                raise LogError(err)
+            if eof:
+                return
+            need = 0 if ln is None else ln + 16 - (len(buf) - stop)
+            buf, base = buf[stop:], base + stop
+
+
 def records(path: str | os.PathLike, *, check_crc: bool = True) -> Iterator[tuple[int, bytes]]:
-    """Yield (byte offset, payload) of each TFRecord in ``path``.
+    """Yield (byte offset, payload) of each TFRecord in ``path``, streamed (see ``batches``).
 
     Raises LogError naming the offset of a truncated record or of a CRC mismatch.
     """
-    with open(path, "rb") as f:
-        data = f.read()
-    pos, n = 0, len(data)
-    while pos < n:
-        if n - pos < 12:
-            raise LogError(f"{path}: truncated record header at byte offset {pos} ({n - pos} of 12 bytes); "
-                           f"the file was cut off while being written. Points before this offset were read.")
-        header = data[pos:pos + 8]
-        (length,) = struct.unpack("<Q", header)
-        (hcrc,) = struct.unpack("<I", data[pos + 8:pos + 12])
-        if check_crc and masked_crc(header) != hcrc:
-            raise LogError(f"{path}: corrupt record length at byte offset {pos} (CRC mismatch); "
-                           f"the file is damaged or not a TensorBoard event file")
-        end = pos + 12 + length + 4
-        if end > n:
-            raise LogError(f"{path}: truncated record at byte offset {pos}: needs {length + 16} bytes, "
-                           f"{n - pos} left; the file was cut off while being written")
-        payload = data[pos + 12:pos + 12 + length]
-        (dcrc,) = struct.unpack("<I", data[end - 4:end])
-        if check_crc and masked_crc(payload) != dcrc:
-            raise LogError(f"{path}: corrupt record data at byte offset {pos} (CRC mismatch)")
-        yield pos, payload
-        pos = end
+    for base, arr, offs, lens in batches(path, check_crc=check_crc):
+        for o, ln in zip(offs.tolist(), lens.tolist()):
+            yield base + o, arr[o + 12:o + 12 + ln].tobytes()
 
 
 def is_event_file(path: Path) -> bool:
@@ -251,14 +285,30 @@ def read_tfevents(path: Path, builder: LogBuilder, *, run: str | None = None, ch
         info = builder.info(name, path, "tensorboard")
         start = len(builder)
         try:
-            for off, payload in records(f, check_crc=check_crc):
-                _event(payload, f, off, name, builder, info)
+            for base, arr, offs, lens in batches(f, check_crc=check_crc):
+                _batch(base, arr, offs, lens, f, name, builder, info)
         except LogError as e:
             if on_bad == "fail":
                 raise
             builder.bad_record(str(f), str(e).split(": ", 1)[-1])
         if seen and len(builder) > start:  # a second file for the same run: the writer was restarted
-            info.markers.append({"step": builder.step[start], "kind": "new_file", "detail": f.name})
+            info.markers.append({"step": builder.step_at(start), "kind": "new_file", "detail": f.name})
+
+
+def _batch(base: int, arr: np.ndarray, offs: np.ndarray, lens: np.ndarray, f: Path, run: str,
+           builder: LogBuilder, info) -> None:
+    """The records of one chunk, in file order: one-scalar events decoded in bulk, the rest by ``_event``."""
+    ok, wall, step, val, code, names = _tfb.scalars(arr, offs, lens)
+    tags = pa.array([b.decode("utf-8", "replace") for b in names], pa.string())
+    slow = np.flatnonzero(~ok).tolist()
+    a = 0
+    for b in slow + [offs.size]:
+        if b > a:
+            builder.add_columns(run, step[a:b], pc.take(tags, pa.array(code[a:b])), val[a:b], wall[a:b])
+        if b < offs.size:
+            o, ln = int(offs[b]), int(lens[b])
+            _event(arr[o + 12:o + 12 + ln].tobytes(), f, base + o, run, builder, info)
+        a = b + 1
 
 
 def _event(payload: bytes, f: Path, off: int, run: str, builder: LogBuilder, info) -> None:
