@@ -112,7 +112,11 @@ class RayTaskPool:
         self.n = workers
         self.retries = retries
         cls = ray.remote(num_cpus=1, max_restarts=retries, max_task_retries=retries)(_Worker)
-        self.actors = [cls.remote(init, initargs) for _ in range(workers)]
+        # large initializer arguments (a containment index's lookup part: tens of MB) go to the object store
+        # once for all actors, and this pool keeps them in scope, so a restarted actor finds them again (Ray
+        # would store them anyway, past 100 KB, without that guarantee: ray-project/ray#53727)
+        self._initargs = ray.put(initargs) if len(ray.cloudpickle.dumps(initargs)) > 100_000 else initargs
+        self.actors = [cls.remote(init, self._initargs) for _ in range(workers)]
         self._busy = [0] * workers
 
     def pids(self) -> list[int]:
@@ -167,6 +171,7 @@ class RayTaskPool:
             except Exception:  # noqa: BLE001 - an actor already gone is what we want
                 pass
         self.actors = []
+        self._initargs = None
 
     def __enter__(self) -> "RayTaskPool":
         return self
