@@ -1,6 +1,6 @@
 """Exact-pass throughput beside the raw pyarrow read rate of the same Parquet file, in one run.
 
-    python benchmarks/exact.py [--gb 1.0] [--data benchmarks/_data]
+    python benchmarks/exact.py [--gb 1.0] [--data benchmarks/_data] [--repeat 3] [--quick]
 
 Generates (once, cached) a Parquet corpus of at least --gb GB on disk: documents of realistic, mixed
 lengths (log-normal, median ~2 KB) built from WikiText-2's vocabulary when ../shared/corpora is present,
@@ -10,7 +10,9 @@ its own process so peak memory is its own:
         the read rate to compare with (pre_buffer=False is both faster and bounded in memory here, and is how
         dataaudit reads);
   exact dataaudit's exact pass on the same file (read -> normalize -> xxh3-128 -> on-disk grouping).
-Prints MB/s of text for both, their ratio (target >= 0.60), and each process's peak RSS (target < 1 GB).
+Raw and exact runs alternate (--repeat pairs). Prints MB/s of text for both as median [range], the median and
+range of the per-pair ratios (target >= 0.60), each process's own peak RSS (VmHWM of that child, target
+< 1 GB), and a RESULT line.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ import argparse
 import json
 import os
 import random
-import resource
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _bench import add_common_args, ratio_spread, result_line, run_child_rss, spread  # noqa: E402
 
 
 def _vocab() -> list[str]:
@@ -37,7 +40,11 @@ def _vocab() -> list[str]:
     return ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(20000)]
 
 
-def make_corpus(path: Path, gb: float, seed: int = 0) -> None:
+def make_corpus(path: Path, gb: float, seed: int = 0, *, boilerplate: float = 0.0, val: Path | None = None,
+                chunk: int = 20000) -> None:
+    """At least ``gb`` GB of Parquet (id, text) at ``path``. ``boilerplate``: that share of documents are
+    copies of one of 50 fixed pages (case/whitespace varied), so duplicate groups grow with the corpus;
+    ``val``: also write a val file of 1% as many documents, half of them copies of train documents."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -47,28 +54,42 @@ def make_corpus(path: Path, gb: float, seed: int = 0) -> None:
     for _ in range(5000):
         n = max(20, int(rng.lognormvariate(5.8, 0.9)))  # words; median ~330 words ~ 2 KB
         pool.append(" ".join(rng.choices(words, k=n)))
+    pages = [f"Terms of use, page {k}: " + pool[k] for k in range(50)]
     tmp = path.with_suffix(".tmp")
-    writer = None
+    writer = vwriter = None
     written = 0
     i = 0
     target = gb * 1e9
     while written < target:
         texts, ids = [], []
-        for _ in range(20000):
+        for _ in range(chunk):
             base = pool[rng.randrange(len(pool))]
             cut = rng.randrange(len(base) // 2)
             text = f"Document {i}: " + base[cut:] + " " + base[:cut]
             if rng.random() < 0.01 and texts:  # planted exact duplicate (case/whitespace changed)
                 text = "  " + texts[-1].upper() + "\n"
+            elif rng.random() < boilerplate:
+                text = rng.choice(pages)
+                text = text.upper() if rng.random() < 0.5 else text + "  "
             texts.append(text)
             ids.append(f"doc-{i}")
             i += 1
         t = pa.table({"id": ids, "text": texts})
         if writer is None:
             writer = pq.ParquetWriter(tmp, t.schema)
-        writer.write_table(t, row_group_size=20000)
+        writer.write_table(t, row_group_size=chunk)
+        if val is not None:
+            vt = [texts[rng.randrange(len(texts))] if k % 2 else f"Held out {i}-{k}: " + pool[rng.randrange(5000)]
+                  for k in range(chunk // 100)]
+            v = pa.table({"id": [f"val-{i}-{k}" for k in range(chunk // 100)], "text": vt})
+            if vwriter is None:
+                vwriter = pq.ParquetWriter(val.with_suffix(".tmp"), v.schema)
+            vwriter.write_table(v)
         written = tmp.stat().st_size
     writer.close()
+    if vwriter is not None:
+        vwriter.close()
+        os.replace(val.with_suffix(".tmp"), val)
     os.replace(tmp, path)
 
 
@@ -85,32 +106,42 @@ def child_raw(path: str) -> dict:
 
 
 def child_exact(path: str) -> dict:
+    from dataaudit.config import ReadConfig
     from dataaudit.io.sources import DocSource
     from dataaudit.passes.exact import run_exact
 
     t0 = time.perf_counter()
     out = Path(tempfile.mkdtemp(prefix="exact-bench-"))
-    src = DocSource(path, split="train", id_column="id")
-    res = run_exact({"train": src}, out)
+    src = DocSource(path, split="train", read=ReadConfig(id_column="id"))
+    try:
+        res = run_exact({"train": src}, out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
     s = res.summary["splits"]["train"]
     return {"seconds": time.perf_counter() - t0, "text_bytes": s["bytes"], "docs": s["docs"],
             "dup_docs": s["dup_docs"]}
 
 
 def run_child(kind: str, path: Path) -> dict:
-    code = (f"import json, resource, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import exact; "
-            f"r = exact.child_{kind}({str(path)!r}); "
-            f"r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    """One measurement in a fresh process: its own wall time and its own peak RSS (VmHWM), never a parent's."""
+    code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import exact; "
+            f"print(json.dumps(exact.child_{kind}({str(path)!r})))")
+    _wall, peak, p = run_child_rss([sys.executable, "-c", code])
+    if p.returncode:
+        raise SystemExit(f"{kind} child failed: {p.stderr.strip().splitlines()[-1:]}")
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    r["peak_rss_mb"] = peak / 2**20
+    return r
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gb", type=float, default=1.0, help="corpus size on disk (GB)")
     ap.add_argument("--data", type=Path, default=ROOT / "benchmarks" / "_data")
-    ap.add_argument("--repeat", type=int, default=2, help="alternate raw/exact runs this many times, keep the best")
+    add_common_args(ap, repeat=3)
     args = ap.parse_args()
+    if args.quick:
+        args.gb, args.repeat = 0.02, 1
     args.data.mkdir(parents=True, exist_ok=True)
     path = args.data / f"exact-{args.gb:g}gb.parquet"
     if not path.exists():
@@ -118,22 +149,30 @@ def main() -> None:
         make_corpus(path, args.gb)
         print(f"generated {path} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     size = path.stat().st_size
-    best: dict[str, dict] = {}
-    for _ in range(args.repeat):
+    runs: dict[str, list[dict]] = {"raw": [], "exact": []}
+    for _ in range(args.repeat):            # alternated, so each exact run is paired with a raw run in time
         for kind in ("raw", "exact"):
-            r = run_child(kind, path)
-            if kind not in best or r["seconds"] < best[kind]["seconds"]:
-                best[kind] = r
-    raw, ex = best["raw"], best["exact"]
-    mb = raw["text_bytes"] / 1e6
-    print(f"corpus: {path.name}, {size / 1e9:.2f} GB on disk, {raw['docs']:,} docs, {mb:,.0f} MB of text "
-          f"(cpu count {os.cpu_count()}, best of {args.repeat})")
-    print(f"{'':24}{'seconds':>9}{'MB/s':>9}{'peak RSS MB':>13}")
-    print(f"{'raw pyarrow read':24}{raw['seconds']:9.1f}{mb / raw['seconds']:9.0f}{raw['peak_rss_mb']:13.0f}")
-    print(f"{'dataaudit exact pass':24}{ex['seconds']:9.1f}{mb / ex['seconds']:9.0f}{ex['peak_rss_mb']:13.0f}")
-    ratio = raw["seconds"] / ex["seconds"]
-    print(f"exact / raw rate: {ratio:.2f} (target >= 0.60); exact peak RSS {ex['peak_rss_mb']:.0f} MB "
-          f"(target < 1024); duplicates found: {ex['dup_docs']:,}")
+            runs[kind].append(run_child(kind, path))
+    mb = runs["raw"][0]["text_bytes"] / 1e6
+    rate = {k: [mb / r["seconds"] for r in v] for k, v in runs.items()}
+    rss = {k: [r["peak_rss_mb"] for r in v] for k, v in runs.items()}
+    print(f"corpus: {path.name}, {size / 1e9:.2f} GB on disk, {runs['raw'][0]['docs']:,} docs, {mb:,.0f} MB of "
+          f"text (cpu count {os.cpu_count()}, {args.repeat} paired runs; median [min, max])")
+    for k, label in (("raw", "raw pyarrow read"), ("exact", "dataaudit exact pass")):
+        r, m = spread(rate[k], 1), spread(rss[k], 0)
+        print(f"{label:22} {r['median']:7.1f} MB/s [{r['min']}, {r['max']}]   peak RSS {m['median']:.0f} MB "
+              f"[{m['min']:.0f}, {m['max']:.0f}]")
+    ratio = ratio_spread(rate["exact"], rate["raw"])
+    print(f"exact / raw rate: {ratio['median']} [{ratio['min']}, {ratio['max']}] (target >= 0.60); "
+          f"exact peak RSS max {max(rss['exact']):.0f} MB (target < 1024); duplicates found: "
+          f"{runs['exact'][0]['dup_docs']:,}")
+    result_line("exact", figures={"exact_mb_per_s": spread(rate["exact"], 1),
+                                  "exact_peak_rss_mb": spread(rss["exact"], 0)},
+                baselines={"raw_pyarrow_mb_per_s": spread(rate["raw"], 1),
+                           "raw_peak_rss_mb": spread(rss["raw"], 0)},
+                ratios={"exact_over_raw": ratio}, corpus={"gb_on_disk": round(size / 1e9, 3), "text_mb": round(mb),
+                                                          "docs": runs["raw"][0]["docs"]},
+                targets={"exact_over_raw": ">= 0.60", "peak_rss_mb": "< 1024"}, quick=args.quick)
 
 
 if __name__ == "__main__":
