@@ -101,7 +101,7 @@ def _detect(series, meta, metric, grad_metric, eval_metric, cfg, dcfg, report: P
                 res["events"].append({"run": run, "metric": gm, "kind": "grad_norm_spike", "step": g["step"],
                                       "value": g["value"], "detail": f"grad norm {g['value']:.4g} vs "
                                       f"baseline {g['baseline']:.4g} (z={g['score']:.1f})"})
-        u = np.unique(steps)
+        u = dg.unique_steps(steps)
         stride = int(np.median(np.diff(u))) if u.size > 2 else 1
         dg.grad_relation(spikes, gspikes, dcfg, stride) if gm is not None else [
             s.update(grad_norm_spike=None, grad_relation="no grad-norm metric") for s in spikes]

@@ -234,6 +234,15 @@ def overfitting(train: Scored, eval_steps: np.ndarray, eval_values: np.ndarray,
     return findings, gap, warnings
 
 
+def unique_steps(steps: np.ndarray) -> np.ndarray:
+    """``np.unique(steps)`` by one sort (numpy 2's hash-based unique takes ~0.3 s on 1M steps; a log's steps
+    are mostly sorted already, which a sort handles fast)."""
+    s = np.sort(np.asarray(steps))
+    if s.size < 2:
+        return s
+    return s[np.concatenate(([True], s[1:] != s[:-1]))]
+
+
 def logging_warnings(run: str, steps: np.ndarray, averaged_over: int | None, fmt: str) -> list[str]:
     """Warn when the curve is averaged over windows or sampled: both hide one-step spikes."""
     out = []
@@ -242,7 +251,7 @@ def logging_warnings(run: str, steps: np.ndarray, averaged_over: int | None, fmt
                    f"{averaged_over}); a one-step spike is divided by about {averaged_over}: log every step "
                    f"(logging_steps=1) to see spikes")
         return out
-    u = np.unique(steps)
+    u = unique_steps(steps)
     if u.size > 2:
         stride = int(np.median(np.diff(u)))
         if stride > 1:

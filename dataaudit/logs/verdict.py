@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from .levelfit import fit_rows as _fit_rows
 
 VERDICTS = ("healthy", "overfitting", "severe_overfitting", "underfitting", "oscillating", "val_spikes",
             "early_plateau", "fast_collapse", "val_below_train", "spikes", "divergence", "cannot_judge")
@@ -168,20 +169,6 @@ def rules() -> dict[str, dict[str, str]]:
 
 # --- curve helpers ---------------------------------------------------------------------------------
 
-def _fit(s: np.ndarray, x: np.ndarray, at: float) -> float:
-    """Robust linear fit of x over s, evaluated at ``at`` (one refit without points past 4 robust sigmas)."""
-    if s.size < 3 or np.ptp(s) == 0:
-        return float(np.median(x))
-    c = s - at
-    b, a = np.polyfit(c, x, 1)
-    r = x - (a + b * c)
-    mad = 1.4826 * np.median(np.abs(r - np.median(r)))
-    keep = np.abs(r) <= 4 * mad + 1e-12
-    if 3 <= keep.sum() < s.size:
-        b, a = np.polyfit(c[keep], x[keep], 1)
-    return float(a)
-
-
 class _Curve:
     """One series (finite points, sorted by step) with a lag-free level at any step."""
 
@@ -194,14 +181,19 @@ class _Curve:
         self.w = int(np.clip(self.v.size // cfg.smooth_divisor, cfg.smooth_min, cfg.smooth_max))
 
     def level(self, at: float) -> float:
-        n, w = self.s.size, min(self.w, self.s.size)
-        p = int(np.searchsorted(self.s, at))
-        a = int(np.clip(p - w // 2, 0, n - w))
-        y = _fit(self.s[a:a + w], self.x[a:a + w], at)
-        return float(np.exp(y)) if self.log else y
+        return float(self.levels([at])[0])
 
-    def levels(self, at: Sequence[float]) -> np.ndarray:
-        return np.array([self.level(t) for t in at])
+    def levels(self, at: Sequence[float], rows: int = 2048) -> np.ndarray:
+        """The level at each step of ``at``: ``_fit`` over the window of each, all windows at once (numpy)."""
+        at = np.asarray(at, dtype=float)
+        n, w = self.s.size, min(self.w, self.s.size)
+        p = np.searchsorted(self.s, at)
+        a = np.clip(p - w // 2, 0, n - w)
+        out = np.empty(at.size)
+        for k in range(0, at.size, rows):
+            idx = a[k:k + rows, None] + np.arange(w)
+            out[k:k + rows] = _fit_rows(self.s[idx], self.x[idx], at[k:k + rows])
+        return np.exp(out) if self.log else out
 
     def noise(self) -> float:
         """Robust point-to-point noise (von Neumann successive differences, median form) in log units."""

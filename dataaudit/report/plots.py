@@ -24,6 +24,27 @@ def _plt():
     return plt
 
 
+PLOT_BINS = 2000   # about two bins per pixel column of a 10-inch, 100-dpi figure
+
+
+def decimate(n: int, y: np.ndarray, bins: int = PLOT_BINS) -> np.ndarray:
+    """Indices of the points to draw of a curve of ``n`` points: all when few, else the first, last, lowest and
+    highest point of each of ``bins`` runs of consecutive points (a min/max envelope: the drawn line covers
+    the same pixels, so a one-step spike stays visible; NaN points are kept, as they break the line)."""
+    if n <= 4 * bins:
+        return np.arange(n)
+    k = -(-n // bins)
+    pad = np.full(bins * k, np.nan)
+    pad[:n] = y
+    m = pad.reshape(bins, k)
+    finite = np.isfinite(m)
+    base = np.arange(bins) * k
+    lo = base + np.argmin(np.where(finite, m, np.inf), axis=1)
+    hi = base + np.argmax(np.where(finite, m, -np.inf), axis=1)
+    idx = np.concatenate([base, np.minimum(base + k - 1, n - 1), lo, hi, np.flatnonzero(~np.isfinite(y))])
+    return np.unique(idx[idx < n])
+
+
 def plot_run(path: Path, run: str, metric: str, sc, spikes: list[dict[str, Any]],
              events: list[dict[str, Any]], eval_curve: list[dict[str, Any]] | None = None) -> None:
     """One run: raw points, trailing median, spikes (red) and divergence/restarts (vertical lines)."""
@@ -33,9 +54,10 @@ def plot_run(path: Path, run: str, metric: str, sc, spikes: list[dict[str, Any]]
         x = np.arange(sc.steps.size)
         monotone = bool(np.all(np.diff(sc.steps) > 0))
         xs = sc.steps if monotone else x
-        ax.plot(xs, sc.values, lw=0.6, color="0.55", label=metric)
+        keep = decimate(xs.size, sc.values)
+        ax.plot(xs[keep], sc.values[keep], lw=0.6, color="0.55", label=metric)
         med = np.exp(sc.median) if sc.log else sc.median
-        ax.plot(xs, med, lw=1.2, color="tab:blue", label="trailing median (baseline)")
+        ax.plot(xs[keep], med[keep], lw=1.2, color="tab:blue", label="trailing median (baseline)")
         if spikes:
             idx = np.array([s["index"] for s in spikes])
             ax.scatter(xs[idx], sc.values[idx], color="red", s=18, zorder=3,
@@ -43,11 +65,11 @@ def plot_run(path: Path, run: str, metric: str, sc, spikes: list[dict[str, Any]]
         if eval_curve:
             ax.plot([e["step"] for e in eval_curve], [e["eval"] for e in eval_curve], "o-", ms=3, lw=1,
                     color="tab:orange", label="eval")
-        for ev in events:
-            if ev.get("step") is None or not monotone:
-                continue
-            color = "black" if ev["kind"] in ("nan", "inf", "climb") else "tab:green"
-            ax.axvline(ev["step"], color=color, lw=0.8, ls="--")
+        for color, kinds in (("black", True), ("tab:green", False)):
+            at = [ev["step"] for ev in events if ev.get("step") is not None and monotone
+                  and (ev["kind"] in ("nan", "inf", "climb")) == kinds]
+            if at:   # one collection, not one line per event (a log with 10k restarts drew for a minute)
+                ax.vlines(at, 0, 1, transform=ax.get_xaxis_transform(), colors=color, lw=0.8, linestyles="--")
         if sc.log:
             ax.set_yscale("log")
         ax.set_xlabel("step" if monotone else "point (log order; steps go backwards)")
@@ -71,9 +93,11 @@ def plot_overlay(path: Path, metric: str, curves: dict[str, Any], groups: list[d
     fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
     try:
         for run, sc in list(curves.items())[:max_runs]:
-            ax.plot(sc.steps, sc.values, lw=0.5, alpha=0.7, label=run[:24])
-        for g in groups:
-            ax.axvline(g["step"], color="red", lw=0.7, ls=":")
+            keep = decimate(sc.steps.size, sc.values)
+            ax.plot(sc.steps[keep], sc.values[keep], lw=0.5, alpha=0.7, label=run[:24])
+        if groups:
+            ax.vlines([g["step"] for g in groups], 0, 1, transform=ax.get_xaxis_transform(), colors="red", lw=0.7,
+                      linestyles=":")
         if all(sc.log for sc in curves.values()):
             ax.set_yscale("log")
         ax.set_xlabel("step")
