@@ -49,4 +49,5 @@ def test_heading_inside_a_train_article_is_trivial(tmp_path):
 
 def test_rule_bounds():
     r = TrivialRule(max_words=0, min_copies=1)
-    assert not r.is_trivial(1, 0) and r.is_trivial(0, 0) and r.is_trivial(100, 1)
+    assert not r.is_trivial(1, 0) and r.is_trivial(0, 0) and r.is_trivial(30, 1) and not r.is_trivial(100, 1)
+    assert TrivialRule(template_words=100, min_copies=1).is_trivial(100, 1)

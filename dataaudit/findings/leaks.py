@@ -43,22 +43,26 @@ class TrivialRule:
     """Which leaks are headings or boilerplate rather than contamination."""
 
     max_words: int = 4       # matched text of at most this many words is trivial ("= = History = =", "ROMEO:")
-    min_copies: int = 10     # text held by at least this many train documents is trivial (a template line)
+    min_copies: int = 10     # short text held by at least this many train documents is trivial (a template line)
+    template_words: int = 32  # ... "short" meaning at most this many words: a long text repeated that often is
+    #                           what a model memorizes (Carlini et al. 2022: memorization grows with the number
+    #                           of copies), so it stays in the headline however often train repeats it
 
     def __post_init__(self) -> None:
         from ..errors import ConfigError
 
-        if self.max_words < 0 or self.min_copies < 1:
+        if self.max_words < 0 or self.min_copies < 1 or self.template_words < 0:
             raise ConfigError(f"--trivial-words {self.max_words} must be >= 0 and --trivial-copies "
                               f"{self.min_copies} >= 1")
 
     def is_trivial(self, words: int, copies: int) -> bool:
-        """Trivial: at most ``max_words`` words, or text in at least ``min_copies`` train documents.
+        """Trivial: at most ``max_words`` words, or a short text (<= ``template_words``) in >= ``min_copies`` train docs.
 
-        >>> TrivialRule().is_trivial(1, 1), TrivialRule().is_trivial(30, 12), TrivialRule().is_trivial(30, 1)
-        (True, True, False)
+        >>> r = TrivialRule()
+        >>> r.is_trivial(1, 1), r.is_trivial(30, 12), r.is_trivial(30, 1), r.is_trivial(400, 50)
+        (True, True, False, False)
         """
-        return words <= self.max_words or copies >= self.min_copies
+        return words <= self.max_words or (copies >= self.min_copies and words <= self.template_words)
 
 
 def merge_leaks(stage: Path, files: dict[str, str], documents: dict[str, int], train_split: str = "train",
