@@ -1,6 +1,6 @@
 """Peak memory as the corpus grows 1x, 4x, 16x: the exact pass and scoring with the embedded byte model.
 
-    python benchmarks/memory.py [--exact-mb 50] [--score-mb 0.25] [--repeat 1] [--quick]
+    python benchmarks/memory.py [--exact-mb 50] [--score-mb 0.25] [--repeat 1] [--quick] [--only exact|score]
 
 Every figure is the peak RSS (VmHWM) of a fresh child process that does only that work, read from /proc
 while it runs (``_bench.run_child_rss``), never ``ru_maxrss`` inherited from the parent that generated the
@@ -99,6 +99,7 @@ def main() -> None:
     ap.add_argument("--exact-mb", type=float, default=50.0, help="text of the 1x exact corpus (MB)")
     ap.add_argument("--score-mb", type=float, default=0.25, help="text of the 1x scoring corpus (MB)")
     ap.add_argument("--data", type=Path, default=ROOT / "benchmarks" / "_data")
+    ap.add_argument("--only", choices=("exact", "score"), help="run one half only")
     ap.add_argument("--no-before", action="store_true", help="skip the pre-change exact pass baseline")
     add_common_args(ap, repeat=1)
     a = ap.parse_args()
@@ -113,7 +114,7 @@ def main() -> None:
                               capture_output=True).returncode == 0
     before = have_git and not a.no_before
     ex: dict[int, dict] = {}
-    for s in scales:
+    for s in scales if a.only != "score" else ():
         gb = a.exact_mb * s / 1.5e3          # ~1.5 bytes of text per byte of Parquet
         train = a.data / f"mem-train-{gb:.4g}gb-{chunk}.parquet"
         val = train.with_name(train.stem.replace("train", "val") + ".parquet")
@@ -135,19 +136,26 @@ def main() -> None:
         print(f"exact {s:2d}x: {info['text_mb']:7.1f} MB text, {info['docs']:,} docs, {info['dup_docs']:,} dup, "
               f"{info['leaked']:,} leaked: peak RSS {ex[s]['peak_mb']['median']:.0f} MB"
               + (f" (before: {ex[s]['before_peak_mb']['median']:.0f} MB)" if before else ""), flush=True)
-    ratios = {"exact_peak_16x_over_1x": round(ex[16]["peak_mb"]["median"] / ex[1]["peak_mb"]["median"], 3)}
-    if before:
+    ratios = {"exact_peak_16x_over_1x": round(ex[16]["peak_mb"]["median"] / ex[1]["peak_mb"]["median"], 3)} \
+        if ex else {}
+    if before and ex:
         ratios["before_exact_peak_16x_over_1x"] = round(ex[16]["before_peak_mb"]["median"]
                                                         / ex[1]["before_peak_mb"]["median"], 3)
     sc: dict[int, dict] = {}
-    fit_on = CORPORA / "wikitext-2" / "valid.txt"
+    valid = CORPORA / "wikitext-2" / "valid.txt"
+    fit_on = a.data / "mem-fit-wikitext2-valid.jsonl"
     cache = a.data / "mem-score-cache"
     skipped = None
-    if not fit_on.exists():
+    if a.only == "exact":
+        skipped = "--only exact"
+    elif not valid.exists():
         skipped = f"{CORPORA} absent"
     elif a.quick and not (cache.is_dir() and any(p.name != "scores" for p in cache.iterdir())):
         skipped = "--quick: no fitted byte model cached yet (a full run fits it once, ~2 min)"
     else:
+        with open(fit_on, "w", encoding="utf-8") as f:
+            for k, para in enumerate(p for p in valid.read_text(encoding="utf-8").split("\n") if p.strip()):
+                f.write(json.dumps({"id": f"v{k}", "text": para.strip()}) + "\n")
         warm = a.data / "mem-score-warm.jsonl"
         _score_docs(warm, 0.01)
         o = Path(tempfile.mkdtemp(prefix="mem-score-"))
@@ -173,7 +181,7 @@ def main() -> None:
         print(f"score: skipped ({skipped})")
     print("ratios: " + ", ".join(f"{k} {v}" for k, v in ratios.items()))
     result_line("memory", figures={"exact": ex, "score": sc}, baselines={"exact_before": {
-        s: ex[s].get("before_peak_mb") for s in scales} if before else {}}, ratios=ratios,
+        s: ex[s].get("before_peak_mb") for s in ex} if before else {}}, ratios=ratios,
         score_skipped=skipped, quick=a.quick)
 
 
