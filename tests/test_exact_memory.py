@@ -106,3 +106,17 @@ def test_merge_of_many_runs_keeps_order(tmp_path):
     out = []
     merge_runs(runs, None, keys, 100, lambda t: out.extend(zip(t["k"].to_pylist(), t["seq"].to_pylist())))
     assert out == sorted(vals)
+
+
+def test_buckets_grouped_in_a_process_pool_give_the_same_tables(tmp_path):
+    from dataaudit.engine import get_engine
+
+    train = [(f"t{i}", f"text {i % 37}") for i in range(400)]
+    val = [(f"v{i}", f"TEXT  {i % 50}") for i in range(60)]
+    splits = {"train": train, "val": val}
+    with get_engine("local", workers=2) as eng:
+        ra = run_exact(_sources(splits, 50), tmp_path / "a", config=ExactConfig(max_bucket_rows=8), engine=eng)
+    rb = run_exact(_sources(splits, 50), tmp_path / "b")
+    ta, tb = _tables(tmp_path / "a"), _tables(tmp_path / "b")
+    assert ta[0].equals(tb[0]) and ta[1].equals(tb[1]) and ra.summary == rb.summary
+    assert ra.summary["splits"]["val"]["leaked_docs"] == sum(1 for _, t in val if int(t.split()[1]) < 37)
