@@ -11,7 +11,11 @@ inside a long document). Then `dataaudit split --eval FILE:FIELDS ...` runs on a
   verbatim in train; the others are real overlaps, in the original corpora or through a planted item that
   shares the text (BoolQ questions share passages, MNLI pairs premises).
 
-Ends with a ``RESULT {json}`` line. Usage: python benchmarks/contamination.py [--per-set 30] [--out DIR]
+``--repeat N`` runs the audit N times on the same files (median and range of its wall time; the findings are
+those of the last run, and must not change between runs); ``--quick`` plants 5 items per set and mode and audits
+once. Ends with a ``RESULT {json}`` line.
+
+Usage: python benchmarks/contamination.py [--per-set 30] [--out DIR] [--repeat 1] [--quick]
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bench import add_common_args, result_line, skipped, spread  # noqa: E402
+
 CORPORA = ROOT.parent / "shared" / "corpora"
 
 FIELDS = {                     # the way each benchmark is shown to the model
@@ -96,16 +103,27 @@ def main(argv=None) -> int:
     ap.add_argument("--per-set", type=int, default=30, help="items planted per set and mode (default 30)")
     ap.add_argument("--corpora", type=Path, default=CORPORA)
     ap.add_argument("--out", type=Path, default=None)
+    add_common_args(ap, repeat=1)
     a = ap.parse_args(argv)
+    if a.quick:
+        a.per_set, a.repeat = min(a.per_set, 5), 1
     if not (a.corpora / "eval-benchmarks").is_dir():
         print(f"corpora not found at {a.corpora}; nothing to measure", file=sys.stderr)
+        skipped("contamination", f"corpora not found at {a.corpora}")
         return 0
-    res = run(a.corpora, a.per_set, a.out)
-    print("RESULT " + json.dumps(res, sort_keys=True))
+    res = run(a.corpora, a.per_set, a.out, repeat=a.repeat)
+    r8, r5 = res["recall_8plus"], res["recall_5to7"]
+    print(f"recall 8+ words {r8['found']}/{r8['planted']}, 5-7 words {r5['found']}/{r5['planted']}; false flags "
+          f"{res['false_flags']}; unplanted real overlaps {res['unplanted_real_overlaps']}, shared with planted "
+          f"{res['unplanted_shared_with_planted']}; audit {res['seconds']['median']} s median "
+          f"[{res['seconds']['min']}, {res['seconds']['max']}] over {a.repeat} run(s); same findings each run: "
+          f"{res['same_findings_each_run']} (no baseline run here: see docs/contamination.md)")
+    result_line("contamination", figures=res, per_set=a.per_set, quick=a.quick,
+                packages=("dataaudit", "numpy", "pyarrow", "xxhash"))
     return 0
 
 
-def run(corpora: Path, per_set: int, out: Path | None = None) -> dict:
+def run(corpora: Path, per_set: int, out: Path | None = None, repeat: int = 1) -> dict:
     import pyarrow.parquet as pq
 
     from dataaudit.api.split import SplitConfig, audit_split
@@ -135,9 +153,13 @@ def run(corpora: Path, per_set: int, out: Path | None = None) -> dict:
     with (tmp / "train.jsonl").open("w") as fh:
         for i, t in enumerate(train):
             fh.write(json.dumps({"id": f"t{i}", "text": t}) + "\n")
-    t0 = time.perf_counter()
-    report = audit_split(tmp / "train.jsonl", evals=[f"{f}:text" for f in files.values()], out_dir=out, config=cfg)
-    secs = time.perf_counter() - t0
+    times, seen = [], set()
+    for i in range(repeat):
+        o = out if i == repeat - 1 else tmp / f"report-{i}"
+        t0 = time.perf_counter()
+        report = audit_split(tmp / "train.jsonl", evals=[f"{f}:text" for f in files.values()], out_dir=o, config=cfg)
+        times.append(time.perf_counter() - t0)
+        seen.add(json.dumps(sorted((r["split"], r["doc_id"]) for r in pq.read_table(o / "leaks.parquet").to_pylist())))
     leaks = pq.read_table(out / "leaks.parquet").to_pylist()
     flagged = {(r["split"], r["doc_id"]): r for r in leaks}
     cont = {(r["split"], r["doc_id"]): r for r in pq.read_table(out / "containment.parquet").to_pylist()}
@@ -167,7 +189,7 @@ def run(corpora: Path, per_set: int, out: Path | None = None) -> dict:
         where = real if _covered(w, n, base_train) else shared if _covered(w, n, final_train) else false
         where.append({"doc_id": k[1], "passes": r["passes"], "matched": text[:120]})
     cs = report.summary["containment"]
-    return {"seconds": round(secs, 1), "train_docs": len(train), "eval_items": {k: len(v) for k, v in evals.items()},
+    return {"seconds": spread(times, 2), "same_findings_each_run": len(seen) == 1, "train_docs": len(train), "eval_items": {k: len(v) for k, v in evals.items()},
             "recall_8plus": recall(8, 10**9), "recall_5to7": recall(5, 7),
             "false_flags": len(false), "false_flag_examples": false[:10],
             "unplanted_real_overlaps": len(real), "real_overlap_examples": real[:10],

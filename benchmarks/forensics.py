@@ -3,15 +3,15 @@
 Builds (once, in a temp dir) raw uint16 token files holding 1M instances of ``--seq`` tokens with documents
 ending in EOS, and a raw uint32 ``global_indices.npy`` of 1M steps x ``--batch`` instances (as OLMo writes
 them), then times ``OlmoOrder.pieces`` for 1,000 random steps (no decoding): median of ``--repeats`` runs,
-with the peak RSS growth. Ends with a ``RESULT {json}`` line.
+with the peak RSS growth. ``--repeat N``: the median and range of N runs; ``--quick``: 100k steps, 100k instances,
+200 spike steps, one run. Ends with a ``RESULT {json}`` line.
 
-    python benchmarks/forensics.py [--steps 1000000] [--batch 64] [--seq 64] [--repeats 3]
+    python benchmarks/forensics.py [--steps 1000000] [--batch 64] [--seq 64] [--repeat 3] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import statistics
 import sys
@@ -22,6 +22,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import add_common_args, result_line, spread  # noqa: E402
 
 from dataaudit.forensics.order.olmo import OlmoOrder  # noqa: E402
 
@@ -58,8 +61,12 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=64)
     ap.add_argument("--instances", type=int, default=1_000_000)
     ap.add_argument("--spikes", type=int, default=1000)
-    ap.add_argument("--repeats", type=int, default=3)
+    add_common_args(ap, repeat=3)
+    ap.add_argument("--repeats", type=int, dest="repeat", help=argparse.SUPPRESS)   # the older spelling
     a = ap.parse_args()
+    if a.quick:
+        a.steps, a.instances, a.spikes, a.repeat = min(a.steps, 100_000), min(a.instances, 100_000), \
+            min(a.spikes, 200), 1
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         gi, files = build(Path(tmp), a.steps, a.batch, a.seq, a.instances)
@@ -67,20 +74,24 @@ def main() -> None:
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         times, n_pieces = [], 0
         steps = np.random.default_rng(1).choice(np.arange(1, a.steps + 1), size=a.spikes, replace=False).tolist()
-        for _ in range(a.repeats):
+        for _ in range(a.repeat):
             o = OlmoOrder(gi, data=files, batch=a.batch, seq=a.seq, eos=0, decode=False)
             t0 = time.perf_counter()
             got = o.pieces(steps)
             times.append(time.perf_counter() - t0)
             n_pieces = sum(len(v) for v in got.values())
         rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        res = {"benchmark": "forensics_olmo_mapping", "order_steps": a.steps, "global_batch": a.batch, "seq": a.seq,
+        res = {"order_steps": a.steps, "global_batch": a.batch, "seq": a.seq,
                "resolved_steps": a.spikes, "instances": a.spikes * a.batch, "documents": n_pieces,
+               "seconds": spread(times, 3), "steps_per_s": spread([a.spikes / t for t in times], 1),
                "median_s": round(statistics.median(times), 3), "runs_s": [round(t, 3) for t in times],
-               "steps_per_s": round(a.spikes / statistics.median(times), 1),
                "indices_file_mb": round(gi.stat().st_size / 2**20, 1),
                "rss_growth_mb": round((rss1 - rss0) / 1024, 1), "build_s": round(build_s, 1)}
-    print("RESULT " + json.dumps(res))
+    print(f"resolved {a.spikes} steps of a {a.steps:,}-step order ({n_pieces:,} documents): "
+          f"{res['seconds']['median']} s median [{res['seconds']['min']}, {res['seconds']['max']}] over {a.repeat} "
+          f"runs, {res['steps_per_s']['median']:,} steps/s; RSS growth {res['rss_growth_mb']} MB (no baseline: "
+          f"nothing else maps OLMo's global_indices.npy to documents)")
+    result_line("forensics_olmo_mapping", figures=res, quick=a.quick, packages=("dataaudit", "numpy"))
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ documents planted, through the replayed sampler order, into a few steps; then
 
 must find the spikes in the log, map every spike step to exactly the documents that step saw (checked
 against what the Trainer recorded), and rank the planted junk first. Prints precision@k of the top suspects.
+The Trainer run happens once; ``--repeat N`` runs the audit N times (median and range of its wall time; its
+findings must be the same each time); ``--quick`` trains 200 steps and audits once. Ends with a ``RESULT`` line.
 
-    python benchmarks/forensics_e2e.py [--steps 400] [--out DIR]
+    python benchmarks/forensics_e2e.py [--steps 400] [--out DIR] [--repeat 1] [--quick]
 
 Needs transformers and accelerate (the test extras) and ../shared/corpora/tinyshakespeare.
 """
@@ -23,6 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bench import add_common_args, result_line, skipped, spread  # noqa: E402
+
 CORPUS = ROOT.parent / "shared" / "corpora" / "tinyshakespeare" / "input.txt"
 
 
@@ -41,7 +46,14 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--per-step", type=int, default=6, help="junk documents planted per target step")
     ap.add_argument("--out", default=None)
+    add_common_args(ap, repeat=1)
     a = ap.parse_args()
+    if a.quick:
+        a.steps, a.repeat = min(a.steps, 200), 1
+    if not CORPUS.exists():
+        print(f"{CORPUS} not found; skipped")
+        skipped("forensics_e2e", "../shared/corpora/tinyshakespeare not found")
+        return
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, TrainingArguments
 
@@ -89,15 +101,20 @@ def main() -> None:
     tr.train()
     train_s = time.perf_counter() - t0
     tr.state.save_to_json(str(work / "trainer_state.json"))
-    t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "dataaudit", "spikes", "--log", str(work / "trainer_state.json"), "--data", str(data),
            "--id-column", "id", "--order", f"sampler:seed={seed},batch={bs}", "--window", "0",
            "--out", str(work / "audit"), "--format", "json", "--quiet", "--fail-on", "never"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    audit_s = time.perf_counter() - t0
-    if r.returncode != 0:
-        sys.exit(f"dataaudit failed: {r.stderr}")
-    rep = json.loads(r.stdout)
+    audit_times, outs = [], set()
+    for _ in range(a.repeat):
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        audit_times.append(time.perf_counter() - t0)
+        if r.returncode != 0:
+            sys.exit(f"dataaudit failed: {r.stderr}")
+        rep = json.loads(r.stdout)
+        outs.add(json.dumps(sorted(sp["step"] for run in rep["summary"]["forensics"]["runs"].values()
+                                   for sp in run["spikes"])))
+    audit_s = spread(audit_times, 2)
     fs = rep["summary"]["forensics"]["runs"]
     found = sorted({sp["step"] for run in fs.values() for sp in run["spikes"]})
     import pyarrow.parquet as pq
@@ -111,11 +128,13 @@ def main() -> None:
     prec = sum(d in planted for d in top) / k
     print(f"trained {a.steps} steps in {train_s:.0f}s; planted junk at steps {targets}; spikes found at {found}")
     print(f"mapping equals the recorded order: {exact}; precision@{k} of the suspects: {prec:.2f}; "
-          f"audit {audit_s:.1f}s; report: {work / 'audit' / 'report.md'}")
-    print("RESULT " + json.dumps({"steps": a.steps, "planted_steps": targets, "spikes_found": found,
-                                  "planted_found": all(t in found for t in targets), "mapping_exact": exact,
-                                  f"precision_at_{k}": prec, "train_seconds": round(train_s, 1),
-                                  "audit_seconds": round(audit_s, 1)}))
+          f"audit {audit_s['median']}s median [{audit_s['min']}, {audit_s['max']}] over {a.repeat} run(s), the same "
+          f"spike steps each time: {len(outs) == 1}; report: {work / 'audit' / 'report.md'}")
+    result_line("forensics_e2e", figures={
+        "steps": a.steps, "planted_steps": targets, "spikes_found": found,
+        "planted_found": all(t in found for t in targets), "mapping_exact": exact, f"precision_at_{k}": prec,
+        "train_seconds": round(train_s, 1), "audit_seconds": audit_s, "same_spikes_each_run": len(outs) == 1},
+        quick=a.quick, packages=("dataaudit", "torch", "transformers", "numpy", "pyarrow"))
 
 
 if __name__ == "__main__":
