@@ -11,6 +11,7 @@ SummaryWriter (one point every 0.5 s of wall time; cached under --cache-dir, wri
 Timed, each --repeat times, median and range:
   * end to end: ``python -m dataaudit spikes --log LOG --out DIR`` as a subprocess (imports, reading, all
     diagnoses, Parquet tables, report.json/md/html, PNG plots), for the text log and the TensorBoard file;
+    wall seconds and the child's CPU seconds (user + system: what a quiet machine's wall time approaches);
   * detection alone: ``dataaudit.logs.score_series`` on the in-memory series;
   * baseline detection: pandas rolling(50).median().shift(1) and a rolling median of |x - median| (the usual
     pandas way to write a causal robust z; no warm-up, no events);
@@ -93,16 +94,22 @@ def tb_read_baseline(logdir: Path) -> np.ndarray:
     return np.array([e.value for e in acc.Scalars("train/loss")])
 
 
-def run_cli(log: Path, out: Path) -> tuple[float, set[int]]:
+def run_cli(log: Path, out: Path) -> tuple[float, float, set[int]]:
+    """(wall seconds, the child's CPU seconds (user + system), spike steps found)."""
+    import resource
+
     import pyarrow.parquet as pq
 
     cmd = [sys.executable, "-m", "dataaudit", "spikes", "--log", str(log), "--out", str(out), "--fail-on", "never"]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     if p.returncode != 0:
         raise SystemExit(f"dataaudit spikes failed ({p.returncode}): {p.stderr[-2000:]}")
-    return wall, set(pq.read_table(out / "spikes.parquet")["step"].to_pylist())
+    return wall, cpu, set(pq.read_table(out / "spikes.parquet")["step"].to_pylist())
 
 
 def main() -> None:
@@ -137,15 +144,17 @@ def main() -> None:
         done.write_text("ok")
         print(f"wrote {tb} with SummaryWriter in {time.perf_counter() - t0:.1f} s (cached)")
     times: dict[str, list[float]] = {k: [] for k in (
-        "e2e_text", "e2e_tensorboard", "detect", "pandas_detect", "pandas_read_text", "tb_accumulator_read")}
+        "e2e_text", "e2e_tensorboard", "e2e_text_cpu", "e2e_tensorboard_cpu", "detect", "pandas_detect", "pandas_read_text", "tb_accumulator_read")}
     recall = {}
     with tempfile.TemporaryDirectory() as d:
         for r in range(a.repeat):
-            w, found = run_cli(text, Path(d) / f"text{r}")
+            w, cpu, found = run_cli(text, Path(d) / f"text{r}")
             times["e2e_text"].append(w)
+            times["e2e_text_cpu"].append(cpu)
             recall["text"] = (len(found & pset) / len(pset), len(found - pset))
-            w, found = run_cli(tb, Path(d) / f"tb{r}")
+            w, cpu, found = run_cli(tb, Path(d) / f"tb{r}")
             times["e2e_tensorboard"].append(w)
+            times["e2e_tensorboard_cpu"].append(cpu)
             recall["tensorboard"] = (len(found & pset) / len(pset), len(found - pset))
             t0 = time.perf_counter()
             sc = score_series(s, v)
@@ -176,6 +185,8 @@ def main() -> None:
 
     row("dataaudit spikes, text log, end to end (subprocess)", times["e2e_text"], recall["text"])
     row("dataaudit spikes, TensorBoard file, end to end", times["e2e_tensorboard"], recall["tensorboard"])
+    row("  text run: CPU seconds of the process (user + system)", times["e2e_text_cpu"])
+    row("  TensorBoard run: CPU seconds of the process", times["e2e_tensorboard_cpu"])
     row("dataaudit score_series (detection alone)", times["detect"], recall["detect"])
     row("baseline: pandas rolling median/MAD (z>6)", times["pandas_detect"], recall["pandas"])
     row("baseline: pandas str.extract read of the text log", times["pandas_read_text"])
@@ -187,7 +198,8 @@ def main() -> None:
               "detect_vs_pandas_detect": ratio_spread(times["detect"], times["pandas_detect"])}
     print("ratios (dataaudit time / baseline time, per repeat; < 1 = dataaudit faster):",
           {k: r["median"] for k, r in ratios.items()})
-    result_line("spikes", figures={k: spread(times[k], 3) for k in ("e2e_text", "e2e_tensorboard", "detect")}
+    result_line("spikes", figures={k: spread(times[k], 3) for k in ("e2e_text", "e2e_tensorboard", "e2e_text_cpu",
+                                                          "e2e_tensorboard_cpu", "detect")}
                 | {"recall_text": recall["text"][0], "recall_tensorboard": recall["tensorboard"][0],
                    "other_spikes_text": recall["text"][1]},
                 baselines={"pandas_detect": spread(times["pandas_detect"], 3),
