@@ -59,6 +59,7 @@ class Shard:
     row0: int = 0              # the first row's number in its file
     line0: int = 0             # lines of the file before this shard (JSONL)
     cols: tuple = ()           # the file's text column, when an earlier shard of it settled it (JSONL)
+    cwd: str = ""              # the driver's working directory: a relative path is opened from there
 
 
 @dataclass
@@ -96,7 +97,15 @@ def plan(source: Any, shard_bytes: int = SHARD_BYTES) -> list[Shard] | None:
             out += _jsonl_shards(f, read, source.split, shard_bytes)
         else:
             out.append(Shard("tsv" if fmt == "tsv" else _format_of(f, fmt), f, read, source.split))
-    return out
+    cwd = os.getcwd()
+    return [dataclasses.replace(s, cwd=cwd) for s in out]
+
+
+def _at_driver_cwd(shard: Shard) -> None:
+    """A worker (a Ray actor runs in its own directory) opens a relative path from the driver's directory, so
+    the path, and the doc ids made from it, stay as the user gave them."""
+    if shard.cwd and not os.path.isabs(shard.path) and os.getcwd() != shard.cwd:
+        os.chdir(shard.cwd)
 
 
 def _format_of(f: str, fmt: str) -> str:
@@ -144,6 +153,7 @@ def count_lines(shard: Shard) -> tuple[int, int, tuple]:
     col: tuple = ()
     if shard.kind != "jsonl":
         return 0, 0, ()
+    _at_driver_cwd(shard)
     with open(shard.path, "rb") as fh:
         fh.seek(shard.start)
         pos = shard.start
@@ -207,6 +217,7 @@ def read(shard: Shard, stats: ShardRead) -> Iterator[pa.RecordBatch]:
     m = r.max_bad_records
     keep = max(1000, m + 1) if isinstance(m, int) and r.on_bad_record == "skip" else 1000
     stats.log = BadRecordLog(keep=keep)          # enough to name the record at which the limit is passed
+    _at_driver_cwd(shard)
     opts = _opts(shard, stats.log)
     if shard.kind == "parquet":
         it = _read_row_groups(shard, opts)

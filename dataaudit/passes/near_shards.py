@@ -74,7 +74,7 @@ class ShardedNear:
 
     def __init__(self, sources, cfg, engine, runner, spill: Path, bands: int, progress) -> None:
         self.sources, self.cfg, self.engine, self.runner = sources, cfg, engine, runner
-        self.spill, self.bands, self.progress = Path(spill), bands, progress
+        self.spill, self.bands, self.progress = Path(spill).resolve(), bands, progress
         self.partitions = int(engine.partitions)
         self.pieces = {split: Pieces(engine, runner, src) for split, src in sources.items()}
 
