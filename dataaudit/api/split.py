@@ -124,7 +124,8 @@ def audit_split(train: Any, val: Any = None, test: Any = None, *, evals: Sequenc
             small = {k: s for k, s in sources.items() if k != tr}
             with job.phase("containment"):
                 run_containment(small, sources[tr], config.containment, stage, normalize=config.normalize,
-                                top=config.top, train_split=tr, progress=job.progress).apply_to(report)
+                                top=config.top, train_split=tr, progress=job.progress,
+                                engine=job.engine).apply_to(report)
         bad = {k: s.bad_log for k, s in sources.items() if s.bad_log is not None}
         total = sum(bad.values(), BadRecordLog())
         report.bad_records = {"count": total.count, "by_split": {k: b.count for k, b in bad.items()},

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
-from .local import LocalEngine, _remember, current_engine
+from .local import LocalEngine
 
 ENGINES = ("local", "ray")
 
@@ -37,13 +37,13 @@ def get_engine(name: str = "local", *, workers: int = 1, address: str | None = N
     if name == "local":
         if address is not None:
             raise ConfigError(f"--ray-address {address!r} is for --engine ray; add --engine ray or drop it")
-        return _remember(LocalEngine(workers=workers))
+        return LocalEngine(workers=workers)
     if name == "ray":
         _requires("ray", "--engine ray", RAY_HINT)
         from .ray import RayEngine
 
-        return _remember(RayEngine(workers=workers, address=address))
+        return RayEngine(workers=workers, address=address)
     raise ConfigError(f"--engine {name!r}: unknown engine; choose one of {list(ENGINES)}")
 
 
-__all__ = ["LocalEngine", "get_engine", "current_engine", "ENGINES"]
+__all__ = ["LocalEngine", "get_engine", "ENGINES"]

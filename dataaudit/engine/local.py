@@ -67,25 +67,6 @@ class TaskPool:
         self.close(error=exc_type is not None)
 
 
-_CURRENT: list = []
-
-
-def current_engine() -> Any:
-    """The engine most recently made by ``get_engine`` and not yet closed (None: none), for a pass whose
-    caller did not hand it one."""
-    return _CURRENT[-1] if _CURRENT else None
-
-
-def _remember(engine: Any) -> Any:
-    _CURRENT.append(engine)
-    return engine
-
-
-def _forget(engine: Any) -> None:
-    while engine in _CURRENT:
-        _CURRENT.remove(engine)
-
-
 class LocalThreads:
     """The thread pool both engines use for GIL-releasing work on the driver (``threads``, ``_threads``)."""
 
@@ -137,7 +118,6 @@ class LocalEngine(LocalThreads):
 
     def close(self) -> None:
         self.close_threads()
-        _forget(self)
 
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "workers": self.workers, "threads": self.threads}

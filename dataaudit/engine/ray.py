@@ -27,7 +27,7 @@ from collections import deque
 from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import ConfigError, DataAuditError
-from .local import LocalThreads, _copy_if_slice, _forget
+from .local import LocalThreads, _copy_if_slice
 
 RETRIES = 3          # restarts of a dead actor, and re-runs of each of its unfinished tasks
 PARTITIONS: int | None = None      # band-key partitions when not given (None: 2 x workers)
@@ -233,7 +233,6 @@ class RayEngine(LocalThreads):
 
     def close(self) -> None:
         self.close_threads()
-        _forget(self)
         if self._started:
             import ray
 

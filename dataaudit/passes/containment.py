@@ -258,16 +258,14 @@ def run_containment(small: dict[str, Source], large: Source, config: Containment
     """Index the n-grams of ``small`` (split -> batches), stream ``large`` (the ``train_split``) against them;
     write containment.parquet and list the ``top`` most contained documents.
 
-    ``engine``: None runs here, unless a job's engine (``engine.current_engine()``) has read tasks on (the
-    Ray engine): then the workers read and hash both sides (``containment_shards.py``), same table.
+    ``engine``: None runs here, as does an engine without read tasks; with read tasks on (the Ray
+    engine) the workers read and hash both sides (``containment_shards.py``), same table.
     """
-    from ..engine import current_engine
     from ..engine.pieces import uses_read_tasks
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = config
-    engine = engine or current_engine()
     sharded = None
     try:
         if uses_read_tasks(engine):
