@@ -10,7 +10,8 @@ corpus.
           corpus; val = 1% as many documents, half of them copies of train documents). Baseline, same run:
           the exact pass as it was before the bounded-memory change (commit 2502030, read from git), which
           grouped whole buckets in Python lists and collected every finding row in memory.
-  score   ``dataaudit score DATA --model default --batch-size 64`` on WikiText-2 train-style paragraphs (test
+  score   ``dataaudit score DATA --model default`` (through ``api.score_corpus``, batches of 64 documents,
+          ``ScoreConfig(chunk_docs=--chunk-docs)``) on WikiText-2 train-style paragraphs (test
           split, repeated with a number prefix so every document is new), model fitted once beforehand on
           WikiText-2 valid and cached (the fit is not measured); the score cache starts empty each run.
 Prints each size's peak RSS and the ratio 16x / 1x (flat = close to 1), and a RESULT line.
@@ -74,6 +75,18 @@ def _child(fn: str, *args) -> tuple[float, float, dict]:
     return wall, peak / 2**20, json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def child_score(data: str, cache: str, out: str, fit_on: str, chunk: int) -> dict:
+    """``dataaudit score DATA --model default`` through the API, with ``chunk`` documents a scoring chunk."""
+    from dataaudit.api.score import ScoreJobConfig, score_corpus
+    from dataaudit.config import ReadConfig
+    from dataaudit.passes.score import ScoreConfig
+
+    cfg = ScoreJobConfig(model="default", fit_on=fit_on, cache_dir=cache, read=ReadConfig(id_column="id",
+                         batch_size=64), score=ScoreConfig(chunk_docs=chunk))
+    r = score_corpus(data, out_dir=out, config=cfg)
+    return {"docs": r.summary["score"]["docs"]} if "score" in r.summary else {}
+
+
 def _score_docs(path: Path, mb: float) -> int:
     """JSONL of WikiText-2 test paragraphs, repeated with a number prefix (all new texts), ~``mb`` MB."""
     paras = [p.strip() for p in (CORPORA / "wikitext-2" / "test.txt").read_text(encoding="utf-8").split("\n")
@@ -91,7 +104,7 @@ def _score_docs(path: Path, mb: float) -> int:
 def _score_cmd(data: Path, cache: Path, out: Path, fit_on: Path) -> list[str]:
     return [str(Path(sys.executable).with_name("dataaudit")), "score", str(data), "--model", "default",
             "--fit-on", str(fit_on), "--cache-dir", str(cache), "--out", str(out), "--batch-size", "64",
-            "--id-column", "id", "--quiet"]
+            "--id-column", "id", "--quiet"]     # the warm-up fit
 
 
 def main() -> None:
@@ -99,6 +112,8 @@ def main() -> None:
     ap.add_argument("--exact-mb", type=float, default=50.0, help="text of the 1x exact corpus (MB)")
     ap.add_argument("--score-mb", type=float, default=0.25, help="text of the 1x scoring corpus (MB)")
     ap.add_argument("--data", type=Path, default=ROOT / "benchmarks" / "_data")
+    ap.add_argument("--chunk-docs", type=int, default=128, help="ScoreConfig.chunk_docs (default 128; the "
+                    "CLI's is 2,048, so a 1x corpus smaller than that measures a growing first chunk)")
     ap.add_argument("--only", choices=("exact", "score"), help="run one half only")
     ap.add_argument("--no-before", action="store_true", help="skip the pre-change exact pass baseline")
     add_common_args(ap, repeat=1)
@@ -167,10 +182,9 @@ def main() -> None:
             for _ in range(a.repeat):
                 shutil.rmtree(cache / "scores", ignore_errors=True)     # every document scored, cache filled
                 shutil.rmtree(o / "out", ignore_errors=True)
-                wall, peak, p = run_child_rss(_score_cmd(data, cache, o / "out", fit_on))
-                if p.returncode:
-                    raise SystemExit(f"score failed: {p.stderr.strip().splitlines()[-3:]}")
-                runs.append((wall, peak / 2**20))
+                wall, peak, _ = _child("child_score", str(data), str(cache), str(o / "out"), str(fit_on),
+                                       a.chunk_docs)
+                runs.append((wall, peak))
             sc[s] = {"text_mb": round(a.score_mb * s, 3), "docs": n, "peak_mb": spread([r[1] for r in runs], 0),
                      "seconds": spread([r[0] for r in runs], 1)}
             print(f"score {s:2d}x: {a.score_mb * s:g} MB text, {n:,} docs: peak RSS {sc[s]['peak_mb']['median']:.0f} "

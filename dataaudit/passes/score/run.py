@@ -205,6 +205,7 @@ def run_score(data: Any, *, model: Any, config: ScoreConfig | None = None, read:
         inflight.difference_update(by_hash)
         done[0] += len(c.texts)
         out.write(pa.RecordBatch.from_pylist(recs, schema=SCORE_SCHEMA))
+        _trim()
         report()
 
     try:
@@ -239,6 +240,25 @@ def run_score(data: Any, *, model: Any, config: ScoreConfig | None = None, read:
     run.seconds = time.perf_counter() - t0
     run.top, run.bottom = _Extremes.ordered(ext.top), _Extremes.ordered(ext.bottom)
     return run
+
+
+_TRIM: list = []
+
+
+def _trim() -> None:
+    """Hand freed heap memory back to the OS after each chunk (glibc ``malloc_trim(3)``). Without it glibc
+    keeps the freed blocks of every tensor shape a chunk used, and peak RSS grew with the number of chunks
+    (measured: 791 / 1,143 / 2,083 MB for 352 / 1,387 / 5,685 documents, chunks of 128; with the trim a
+    loop over new chunks stays at ~345 MB). A no-op where there is no glibc."""
+    if not _TRIM:
+        try:
+            import ctypes
+
+            _TRIM.append(ctypes.CDLL("libc.so.6").malloc_trim)
+        except (OSError, AttributeError):
+            _TRIM.append(None)
+    if _TRIM[0] is not None:
+        _TRIM[0](0)
 
 
 def _chunks(data, read, chunk, split, bad_log):
