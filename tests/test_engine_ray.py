@@ -316,22 +316,9 @@ def test_a_killed_actor_is_retried_and_the_findings_are_unchanged(ray_runtime, p
 # ---- score and report -----------------------------------------------------------------------------------------
 
 def _tiny_gpt2(path: Path, corpus: list[str]) -> str:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-    import torch
+    from _models import build_tiny_gpt2
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
-                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>")
-    torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=32, n_embd=16, n_layer=1, n_head=2,
-                     bos_token_id=0, eos_token_id=0)
-    GPT2LMHeadModel(cfg).save_pretrained(path)
-    fast.save_pretrained(path)
-    return str(path)
+    return build_tiny_gpt2(path, corpus, n_embd=16, n_layer=1)
 
 
 @needs_ray
