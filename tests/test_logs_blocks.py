@@ -122,6 +122,8 @@ def test_real_logs_blocks_equal_lines():
 # --- TensorBoard ---------------------------------------------------------------------------------------
 
 def _tb(tmp_path, n=300):
+    pytest.importorskip("torch")
+    pytest.importorskip("tensorboard")   # the writer; the reader under test needs neither
     from torch.utils.tensorboard import SummaryWriter
 
     w = SummaryWriter(log_dir=str(tmp_path / "r"))
