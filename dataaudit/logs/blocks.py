@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -74,6 +74,18 @@ def iter_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[in
             lineno += len(lines)
     if carry:
         yield lineno, _lines_array(carry, drop_last=False)
+
+
+def _known_shapes(lines, rest: np.ndarray, shapes: list) -> tuple[list[tuple[Any, np.ndarray]], np.ndarray]:
+    """Split the candidate line indices ``rest`` into (shape, lines it matches) for the shapes already learned,
+    in the shapes' order, and the indices none of them matches."""
+    hits: list[tuple[Any, np.ndarray]] = []
+    for sh in shapes:
+        m = _matches(lines, rest, sh.rx)
+        if m.any():
+            hits.append((sh, rest[m]))
+            rest = rest[~m]
+    return hits, rest
 
 
 def _matches(lines: pa.Array, idx: np.ndarray, rx: str) -> np.ndarray:
@@ -176,12 +188,7 @@ def read_nanogpt(path: Path, builder: LogBuilder, *, run: str | None = None,
     rc = rows.run_code(name)
     for base, lines in iter_blocks(path, block_bytes):
         rest = np.flatnonzero(pc.match_substring(lines, "step:").to_numpy(zero_copy_only=False))
-        hits: list[tuple[_NanoShape, np.ndarray]] = []
-        for sh in shapes:
-            m = _matches(lines, rest, sh.rx)
-            if m.any():
-                hits.append((sh, rest[m]))
-                rest = rest[~m]
+        hits, rest = _known_shapes(lines, rest, shapes)
         tries = 0
         while rest.size and len(shapes) < MAX_SHAPES and tries < _LEARN_TRIES:
             cand = [i for i in rest[:_LEARN_TRIES].tolist() if lines[i].as_py() not in tried]
@@ -292,12 +299,7 @@ def read_megatron(path: Path, builder: LogBuilder, *, run: str | None = None,
             cand = pc.or_(pc.match_substring(lines, "iteration", ignore_case=True),
                           pc.invert(pc.string_is_ascii(lines)))
             rest = np.flatnonzero(cand.to_numpy(zero_copy_only=False))
-            hits: list[tuple[_MegaShape, np.ndarray]] = []
-            for sh in shapes:
-                m = _matches(lines, rest, sh.rx)
-                if m.any():
-                    hits.append((sh, rest[m]))
-                    rest = rest[~m]
+            hits, rest = _known_shapes(lines, rest, shapes)
             first_other, tries, pos = None, 0, 0
             while pos < rest.size:
                 i = int(rest[pos])
