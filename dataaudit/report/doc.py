@@ -107,3 +107,8 @@ def ids(values: list[Any], limit: int = 3, total: int | None = None) -> str:
     shown = ", ".join(f"`{str(v).replace('`', '')}`" for v in values[:limit])
     more = (total if total is not None else len(values)) > limit
     return shown + (" ..." if more else "")
+
+
+def title(kind: str) -> str:
+    """A report's title: ``dataaudit split report``; the ``report`` command's own kind reads "dataset report"."""
+    return f"dataaudit {'dataset' if kind == 'report' else kind} report"

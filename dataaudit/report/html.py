@@ -31,7 +31,7 @@ import re
 from html import escape
 
 from ..records import Report
-from .doc import Bullets, Code, Figure, Lit, Para, Section, Table
+from .doc import Bullets, Code, Figure, Lit, Para, Section, Table, title
 from .sections import sections_for
 
 ROW_CAP = 200
@@ -275,15 +275,15 @@ def to_html(report: Report) -> str:
     body = "".join(r.section(s, sid) for s, sid in zip(sections, sids))
     nav = "".join(f'<a href="#{sid}">{escape(_cut(s.title, 60))}</a>' for s, sid in zip(sections, sids))
     version = escape(str(report.versions.get("dataaudit", "?")))
-    kind = escape({"report": "dataset"}.get(str(report.kind), str(report.kind)))   # not "report report"
+    heading = escape(title(str(report.kind)))
     created = escape(str(report.created))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="referrer" content="no-referrer">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>dataaudit {kind} report</title><style>{CSS}</style></head><body>"
-        f'<header><h1>dataaudit {kind} report</h1><p class="meta">{created} &middot; dataaudit {version} '
+        f"<title>{heading}</title><style>{CSS}</style></head><body>"
+        f'<header><h1>{heading}</h1><p class="meta">{created} &middot; dataaudit {version} '
         f'&middot; report schema v{int(report.schema_version)} &middot; <a href="report.md">report.md</a> '
         f'&middot; <a href="report.json">report.json</a></p></header>'
         f'<nav aria-label="sections">{nav}</nav><main>{body}</main>'

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..records import Report
-from .doc import Bullets, Code, Figure, Lit, Para, Section, Table
+from .doc import Bullets, Code, Figure, Lit, Para, Section, Table, title
 from .sections import sections_for
 
 
@@ -38,7 +38,7 @@ def render_section(s: Section) -> list[str]:
 
 def to_markdown(report: Report) -> str:
     """The whole report as Markdown: the kind's own sections, then warnings, bad records, files, settings."""
-    lines = [f"# dataaudit {report.kind} report", ""]
+    lines = [f"# {title(report.kind)}", ""]
     for s in sections_for(report):
         lines += render_section(s)
     lines.append(f"_dataaudit {report.versions.get('dataaudit', '?')}, report schema "
