@@ -202,3 +202,102 @@ def _tables(out: Path) -> dict[str, bytes]:
     files = sorted(p for p in out.rglob("*.parquet") if ".dataaudit" not in p.parts)
     assert len(files) >= 5, files
     return {str(p.relative_to(out)): p.read_bytes() for p in files}
+
+
+# ---- the exact pass on read tasks: workers hash and spill, buckets grouped as tasks ----------------------------
+
+def _exact_sources(corpus3, read=READ):
+    """Sharded Parquet / JSONL ranges / a gzipped file, and between them a Table the driver reads and hashes
+    (its documents' positions must come after train's and before val's, as in one local read)."""
+    from dataaudit.io.sources import DocSource
+
+    s = _sources(corpus3, read)
+    extra = pa.table({"text": [pq.read_table(corpus3["train"] / "part1.parquet")["text"][i].as_py()
+                               for i in (3, 3, 700)] + ["only here", "only here"]})
+    return {"train": s["train"], "extra": DocSource(extra, split="extra", read=read), "val": s["val"],
+            "test": s["test"]}
+
+
+def _run_exact(corpus3, out, engine, bound):
+    from dataaudit.passes.exact import ExactConfig, run_exact
+
+    src = _exact_sources(corpus3)
+    res = run_exact(src, out, config=ExactConfig(max_bucket_rows=bound), engine=engine)
+    logs = {k: (s.bad_log.count, s.bad_log.examples, s.docs) for k, s in src.items()}
+    return _files(out), res.summary, res.findings, logs
+
+
+@pytest.fixture(scope="module", params=[262_144, 16])
+def exact_driver(corpus3, tmp_path_factory, request):
+    """The driver path; bound 16 cuts buckets by more hash bits and groups the 90-odd copies of train[5]
+    (one hash, over the bound) batch by batch."""
+    return request.param, _run_exact(corpus3, tmp_path_factory.mktemp("exact-driver"), None, request.param)
+
+
+def _check_corpus(exact_driver):
+    import io
+
+    _, (files, summary, findings, logs) = exact_driver
+    dups = pq.read_table(io.BytesIO(files["exact_duplicates.parquet"]))
+    leaks = pq.read_table(io.BytesIO(files["exact_leaks.parquet"]))
+    by_group: dict = {}
+    for d, g in zip(dups["doc_id"].to_pylist(), dups["group_id"].to_pylist()):
+        by_group.setdefault(g, set()).add(d.split(":")[0])
+    assert any(len(f) > 1 for f in by_group.values())                 # a group spans the two Parquet files
+    assert {"val", "test", "extra"} <= set(leaks["split"].to_pylist())   # leaks from every kind of source
+    assert "extra" in set(dups["split"].to_pylist())                     # a duplicate inside the driver's Table
+    assert logs["val"][0] == 3 and summary["leaked_docs"] > 100 and findings["leaks"][0]["excerpt"]
+
+
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_exact_on_read_tasks_equals_the_driver(corpus3, exact_driver, tmp_path, partitions):
+    from dataaudit.engine import LocalEngine
+
+    _check_corpus(exact_driver)
+    bound, want = exact_driver
+    eng = LocalEngine(1, partitions=partitions, shard_bytes=SHARD)
+    got = _run_exact(corpus3, tmp_path, eng, bound)
+    assert got == want and len(got[0]) == 2
+    assert not list(tmp_path.glob(".exact-spill-*"))                  # the spill directory is gone
+
+
+def test_exact_on_read_tasks_stops_at_the_same_bad_record(corpus3, tmp_path):
+    from dataaudit.engine import LocalEngine
+    from dataaudit.errors import InputError
+    from dataaudit.passes.exact import run_exact
+
+    read = ReadConfig(batch_size=64, on_bad_record="skip", max_bad_records=1)
+    errors = []
+    for eng in (None, LocalEngine(1, partitions=2, shard_bytes=SHARD)):
+        with pytest.raises(InputError) as e:
+            run_exact(_sources(corpus3, read), tmp_path / str(len(errors)), engine=eng)
+        errors.append(str(e.value))
+    assert errors[0] == errors[1] and "line" in errors[0]
+
+
+@pytest.fixture(scope="module")
+def ray_here():
+    """A local Ray runtime: the session's one when ``test_engine_ray.py`` started it, else this module's."""
+    ray = pytest.importorskip("ray")
+    import os
+
+    started = not ray.is_initialized()
+    if started:
+        path = os.pathsep.join(x for x in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if x)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": path}})
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_exact_on_ray_equals_local(ray_here, corpus3, exact_driver, tmp_path, workers):
+    """Workers read the shards, hash and spill their own bucket files, the buckets are grouped on the actors:
+    the driver path's files byte for byte, its summary, listed findings (excerpts) and bad records."""
+    from dataaudit.engine.ray import RayEngine
+
+    bound, want = exact_driver
+    with RayEngine(workers=workers, shard_bytes=SHARD) as eng:
+        got = _run_exact(corpus3, tmp_path, eng, bound)
+    assert got == want

@@ -336,13 +336,57 @@ def _write_sorted(path: Path, runs: list[Path], schema: pa.Schema, run_schema: p
             spill_io.merge_runs(runs, run_schema, keys, bound, emit)
 
 
-def _group_all(items: list[tuple], engine) -> Iterator[dict]:
-    if engine is not None and getattr(engine, "name", "") == "local" and getattr(engine, "workers", 1) > 1 \
+def _group_local(item: tuple) -> dict:
+    """``group_bucket`` of a bucket the driver spilled; one over the bound is first rewritten in canonical
+    batches (``exact_tasks.canonical``), as the read tasks' buckets are, so both write the same bytes."""
+    from .exact_tasks import canonical
+
+    if item[1] > item[2]:
+        canonical(item[0], HASH_RECORD)
+    return group_bucket(item)
+
+
+def _group_all(items: list[tuple], engine, sharded=None, tasks=None) -> Iterator[dict]:
+    if sharded is not None:                      # read tasks: bucket = the tasks' files, grouped on the workers
+        yield from sharded.group(tasks, group_bucket, items)
+    elif engine is not None and getattr(engine, "name", "") == "local" and getattr(engine, "workers", 1) > 1 \
             and len(items) > 1:
         with engine.pool() as pool:
-            yield from pool.map(group_bucket, items)
+            yield from pool.map(_group_local, items)
     else:
-        yield from map(group_bucket, items)
+        yield from map(_group_local, items)
+
+
+def _hash_on_driver(sources, spill, counts: dict, normalize, engine) -> None:
+    seq = 0
+    for split, make in sources.items():
+        counts.setdefault(split, SplitCounts())
+        for batch in prefetch(make()):
+            texts = batch.column(2)
+            nb = pc.binary_length(texts)
+            h = hash_batch(texts, normalize, engine=engine)
+            n = batch.num_rows
+            spill.add(pa.RecordBatch.from_arrays(
+                [h, batch.column(0), pa.array([split] * n, pa.string()), pc.cast(nb, pa.int64()),
+                 pa.array(np.arange(seq, seq + n, dtype=np.int64))], schema=HASH_RECORD))
+            seq += n
+            counts[split] += SplitCounts(docs=n, bytes=int(pc.sum(nb).as_py() or 0))   # counts add
+
+
+def _excerpts(top_groups: list[dict], top_leaks: list[dict], config: ExactConfig, look_up) -> None:
+    """The excerpt of each listed leak and group, as ``_result`` adds them (texts from ``look_up``)."""
+    if not config.excerpt_chars:
+        return
+    wanted: dict[str, set[str]] = {}
+    for r in top_leaks:
+        wanted.setdefault(r["split"], set()).add(r["doc_id"])
+    for g in top_groups:
+        wanted.setdefault(g["split"], set()).add(g["first_doc_id"])
+    texts = look_up(wanted, config.excerpt_chars + 1, look_up_texts)
+    for r in top_leaks:
+        r["excerpt"] = _cut(texts.get((r["split"], r["doc_id"]), ""), config.excerpt_chars)
+    for g in top_groups:
+        g["excerpt"] = _cut(texts.get((g["split"], g["first_doc_id"]), ""), config.excerpt_chars)
 
 
 def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_dir: Path, *,
@@ -353,33 +397,36 @@ def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_di
     Memory: one input batch while hashing; one bucket of at most ``config.max_bucket_rows`` records while
     grouping (a larger one is cut by more hash bits first); finding rows in sorted runs of that many rows,
     merged into the Parquet files a chunk at a time. With a local engine of several workers the buckets are
-    grouped in its process pool (results in bucket order, so the output does not depend on it).
+    grouped in its process pool (results in bucket order, so the output does not depend on it). With read
+    tasks on (the Ray engine) the workers read, hash and spill, and group the buckets (``exact_tasks.py``):
+    the same tables, byte for byte.
     """
+    from ..engine.pieces import uses_read_tasks
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".exact-spill-", dir=out_dir))
     counts: dict[str, SplitCounts] = {}
     bound = config.max_bucket_rows
+    sharded, failed = None, True
     try:
-        spill = spill_io.Spill([spill_io.first_byte_range(k, config.n_buckets) for k in range(config.n_buckets)],
-                               HASH_RECORD, tmp, "b")
-        seq = 0
-        for split, make in sources.items():
-            counts.setdefault(split, SplitCounts())
-            for batch in prefetch(make()):
-                texts = batch.column(2)
-                nb = pc.binary_length(texts)
-                h = hash_batch(texts, normalize, engine=engine)
-                n = batch.num_rows
-                spill.add(pa.RecordBatch.from_arrays(
-                    [h, batch.column(0), pa.array([split] * n, pa.string()), pc.cast(nb, pa.int64()),
-                     pa.array(np.arange(seq, seq + n, dtype=np.int64))], schema=HASH_RECORD))
-                seq += n
-                counts[split] += SplitCounts(docs=n, bytes=int(pc.sum(nb).as_py() or 0))   # counts add
-        items = [(str(p), rows, bound, config.max_train_ids, train_split, f"g{k:03d}")
-                 for k, (p, rows, _) in enumerate(spill.close())]
+        if uses_read_tasks(engine):
+            from .exact_tasks import ShardedExact
+
+            sharded = ShardedExact(engine, sources, tmp, n_buckets=config.n_buckets, normalize=normalize,
+                                   hasher=hash_batch, schema=HASH_RECORD, prefetch=prefetch)
+            split_counts, tasks = sharded.hash()
+            counts = {k: SplitCounts(docs=d, bytes=b) for k, (d, b) in split_counts.items()}
+            items = (bound, config.max_train_ids, train_split)
+        else:
+            spill = spill_io.Spill([spill_io.first_byte_range(k, config.n_buckets)
+                                    for k in range(config.n_buckets)], HASH_RECORD, tmp, "b")
+            _hash_on_driver(sources, spill, counts, normalize, engine)
+            tasks = None
+            items = [(str(p), rows, bound, config.max_train_ids, train_split, f"g{k:03d}")
+                     for k, (p, rows, _) in enumerate(spill.close())]
         dup_runs, leak_runs = [], []
-        for r in _group_all(items, engine):
+        for r in _group_all(items, engine, sharded, tasks):
             for name, c in r["counts"].items():
                 counts[name] = counts.get(name, SplitCounts()) + SplitCounts(**c)
             dup_runs += [Path(p) for p in r["dups"]]
@@ -398,9 +445,16 @@ def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_di
                       on_dup)
         _write_sorted(out_dir / "exact_leaks.parquet", leak_runs, LEAKS_SCHEMA, LEAK_RUN, LEAK_KEYS, bound,
                       leaks.add)
+        top_groups, top_leaks = groups.rows(), leaks.rows()
+        if sharded is not None:
+            _excerpts(top_groups, top_leaks, config, sharded.texts)
+        failed = False
     finally:
+        if sharded is not None:
+            sharded.close(error=failed)
         shutil.rmtree(tmp, ignore_errors=True)
-    return _result(counts, groups.rows(), n_groups[0], leaks.rows(), config, normalize, train_split, sources)
+    return _result(counts, top_groups, n_groups[0], top_leaks, config, normalize, train_split,
+                   None if sharded is not None else sources)
 
 
 def _result(counts, top_groups: list[dict], n_groups: int, top_leaks: list[dict], config: ExactConfig,
