@@ -14,14 +14,22 @@
  * Both are exactly the numpy path of lsh.py (the tests compare them bit for bit, and with datasketch).
  *
  * Layout of the work: documents one at a time. A document's shingles are first gathered into a contiguous
- * buffer (fmix32'd for affine32: eight at a time with AVX2). Then permutations in blocks of 32 (four
- * 8-lane vectors whose running minima, a and b stay in registers) and, per block, one pass over the
- * buffer (it stays in L1), two shingles a step: broadcast, one multiply, one add and one unsigned min per
- * 8 permutations and shingle. Those three vector instructions per 8 permutation-shingle pairs are the
- * whole cost: on the machine measured (AMD EPYC, Zen 3) the loop runs at the vector units' issue rate,
- * and neither other block sizes nor vpmuludq in place of vpmulld changed it (docs/near.md has the
- * figures). An AVX2 version is compiled with GCC/Clang function targets and picked at run time
- * (__builtin_cpu_supports); every other machine gets the portable loops, which give the same values.
+ * buffer (fmix32'd for affine32, 16 or 8 at a time). Then the permutations in blocks whose a, b and running
+ * minima stay in vector registers, one pass over the buffer (it stays in L1) per block:
+ *   - AVX-512 (F + DQ; 32 registers of 16 lanes): affine32 in blocks of 128 permutations (8 vectors each
+ *     of a, b, minima: 24 registers), four shingles a step, per 16 permutations and shingle one vpmulld,
+ *     one vpaddd, one vpminud; legacy in blocks of 64, with vpmullq for the uint64 product. A remainder
+ *     of num_perm runs as one masked vector.
+ *   - AVX2 (16 registers of 8 lanes): affine32 in blocks of 32, two shingles a step, the same three
+ *     instructions per 8 pairs; legacy in blocks of 16 from 32x32->64 products. Blocks of 8 and a scalar
+ *     loop take the rest.
+ * The three instructions per pair are the work of datasketch's definition; on the machine measured (AMD
+ * EPYC Zen 4: a 512-bit operation is two 256-bit halves, the multiplier takes one zmm a cycle) the
+ * AVX-512 loop runs near the vector pipes' throughput, and unrolling four shingles a step was 1.5x one
+ * a step (docs/near.md has the figures). The SIMD kernels are compiled with GCC/Clang function targets
+ * (no global -m flags) and picked at run time (__builtin_cpu_supports; set_kernel() forces one, and
+ * lsh.py reads $DATAAUDIT_MINHASH_KERNEL), so the module loads on any CPU; every other machine gets the
+ * portable loops, which give the same values.
  * The GIL is released.
  */
 #define PY_SSIZE_T_CLEAN
@@ -198,19 +206,183 @@ static void legacy_doc_avx2(const uint32_t *x, int64_t m, const uint64_t *a, con
     if (k0 < K) legacy_doc_scalar(x, m, a + k0, b + k0, row + k0, K - k0);
 }
 
-static int have_avx2(void) {
+/* ------------------------------------------------------------------------------------ AVX-512 kernels
+ *
+ * The same loops with 16 32-bit (affine32) or 8 64-bit (legacy) lanes, and 32 vector registers, so a
+ * whole 128-permutation signature (8 vectors each of a, b and running minima: 24 registers) stays in
+ * registers for one pass over the document's buffer; per 16 permutations and shingle: one vpmulld (its
+ * shingle operand a broadcast), one vpaddd, one vpminud. legacy gets AVX512DQ's vpmullq: the product
+ * a * h mod 2^64 that datasketch's uint64 numpy arithmetic computes is one instruction per 8 lanes (AVX2
+ * builds it from two 32x32->64 products, a shift and an add). Tails of num_perm (not a multiple of 16 or 8)
+ * run as one masked vector. Compiled with function targets (no global -mavx512 flags) and picked at run
+ * time, so the module still loads and runs on CPUs without AVX-512. */
+
+#define DA_AVX512 __attribute__((target("avx512f,avx512dq")))
+
+/* x[j] = fmix32(h[j * stride]) (mix) or h[j * stride], sixteen at a time; for stride 2 one vpermt2d takes
+ * the even words of two vectors. Plain loads and stores while sixteen whole shingles remain (masked stores
+ * cost several times more), then one masked step, whose loads never touch a word past the last shingle. */
+DA_AVX512 static inline __attribute__((always_inline))
+__m512i gather16_avx512(const uint32_t *h, int stride, int mix, __mmask16 mk0, __mmask16 mk1, int masked) {
+    const __m512i C1 = _mm512_set1_epi32((int)0x85EBCA6Bu), C2 = _mm512_set1_epi32((int)0xC2B2AE35u);
+    const __m512i EVEN = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    __m512i v;
+    if (stride == 1) {
+        v = masked ? _mm512_maskz_loadu_epi32(mk0, h) : _mm512_loadu_si512((const void *)h);
+    } else {
+        __m512i lo = masked ? _mm512_maskz_loadu_epi32(mk0, h) : _mm512_loadu_si512((const void *)h);
+        __m512i hi = masked ? _mm512_maskz_loadu_epi32(mk1, h + 16) : _mm512_loadu_si512((const void *)(h + 16));
+        v = _mm512_permutex2var_epi32(lo, EVEN, hi);
+    }
+    if (mix) {
+        v = _mm512_xor_si512(v, _mm512_srli_epi32(v, 16));
+        v = _mm512_mullo_epi32(v, C1);
+        v = _mm512_xor_si512(v, _mm512_srli_epi32(v, 13));
+        v = _mm512_mullo_epi32(v, C2);
+        v = _mm512_xor_si512(v, _mm512_srli_epi32(v, 16));
+    }
+    return v;
+}
+
+DA_AVX512
+static void gather_avx512(const uint32_t *h, int64_t m, int stride, int mix, uint32_t *x) {
+    int64_t j = 0;
+    /* whole steps: shingles j .. j+15 read words up to 16 * stride - 1 past h + j * stride; the last
+     * shingle's word is h[(m - 1) * stride], so with stride 2 a whole step needs j + 16 < m */
+    for (; j + 16 + (stride - 1) <= m; j += 16)
+        _mm512_storeu_si512((void *)(x + j), gather16_avx512(h + j * stride, stride, mix, 0, 0, 0));
+    if (j < m) {
+        int64_t left = m - j, words = stride == 1 ? left : 2 * left - 1;   /* words that exist from h+j*stride */
+        __mmask16 m0 = words >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << words) - 1);
+        __mmask16 m1 = words >= 32 ? (__mmask16)0xFFFF
+                     : words > 16 ? (__mmask16)((1u << (words - 16)) - 1) : (__mmask16)0;
+        __m512i v = gather16_avx512(h + j * stride, stride, mix, m0, m1, 1);
+        _mm512_mask_storeu_epi32(x + j, (__mmask16)((1u << left) - 1), v);   /* left <= 16 */
+    }
+}
+
+/* m = min(m, a * h + b), 16 lanes. In inline assembly because GCC 12, given the intrinsics, computes the
+ * minimum into a fresh register and copies it back (one vmovdqa64 per vector and shingle: a third more
+ * instructions in the loop); the constraints keep m in one register for the whole loop. */
+#define AFFINE512_STEP(m, a, b, h) do {                                                               \
+        __m512i t_;                                                                                   \
+        __asm__("vpmulld %[va], %[vh], %[vt]\n\t"                                                   \
+                "vpaddd %[vb], %[vt], %[vt]\n\t"                                                    \
+                "vpminud %[vt], %[vm], %[vm]"                                                         \
+                : [vm] "+v"(m), [vt] "=&v"(t_) : [va] "v"(a), [vb] "v"(b), [vh] "v"(h));              \
+    } while (0)
+
+/* NV vectors of 16 permutations from k0, one pass over x; `tail` lanes of the last vector if tail > 0 */
+#define AFFINE512_BLOCK(NV)                                                                           \
+    DA_AVX512 static inline __attribute__((always_inline))                                            \
+    void affine512_block##NV(const uint32_t *x, int64_t m, const uint32_t *a, const uint32_t *b,      \
+                             uint32_t *row, __mmask16 last) {                                         \
+        __m512i A[NV], B[NV], M[NV];                                                                  \
+        _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) {                                       \
+            __mmask16 mk = j == NV - 1 ? last : (__mmask16)0xFFFF;                                    \
+            A[j] = _mm512_maskz_loadu_epi32(mk, a + 16 * j);                                          \
+            B[j] = _mm512_maskz_loadu_epi32(mk, b + 16 * j);                                          \
+            M[j] = _mm512_set1_epi32(-1);                                                             \
+        }                                                                                             \
+        int64_t i = 0;                                                                                \
+        for (; i + 4 <= m; i += 4) {   /* four shingles a step: 1.5x one a step (docs/near.md) */     \
+            _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) {                                     \
+                __m512i h = _mm512_set1_epi32((int)x[i + u]);                                         \
+                _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) AFFINE512_STEP(M[j], A[j], B[j], h); \
+            }                                                                                         \
+        }                                                                                             \
+        for (; i < m; i++) {                                                                          \
+            __m512i h = _mm512_set1_epi32((int)x[i]);                                                 \
+            _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) AFFINE512_STEP(M[j], A[j], B[j], h); \
+        }                                                                                             \
+        _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++)                                         \
+            _mm512_mask_storeu_epi32(row + 16 * j, j == NV - 1 ? last : (__mmask16)0xFFFF, M[j]);     \
+    }
+AFFINE512_BLOCK(8)
+AFFINE512_BLOCK(4)
+AFFINE512_BLOCK(1)
+#undef AFFINE512_BLOCK
+
+DA_AVX512
+static void affine_doc_avx512(const uint32_t *x, int64_t m, const uint32_t *a, const uint32_t *b,
+                              uint32_t *row, int K) {
+    const __mmask16 full = (__mmask16)0xFFFF;
+    int k0 = 0;
+    for (; k0 + 128 <= K; k0 += 128) affine512_block8(x, m, a + k0, b + k0, row + k0, full);
+    for (; k0 + 64 <= K; k0 += 64) affine512_block4(x, m, a + k0, b + k0, row + k0, full);
+    for (; k0 + 16 <= K; k0 += 16) affine512_block1(x, m, a + k0, b + k0, row + k0, full);
+    if (k0 < K) affine512_block1(x, m, a + k0, b + k0, row + k0, (__mmask16)((1u << (K - k0)) - 1));
+}
+
+/* legacy, 8 permutations per vector: v = a * h + b mod 2^64 (vpmullq, vpaddq); y = (v & P) + (v >> 61)
+ * is v mod P or v mod P + P (P = 2^61 - 1; y < P + 8); min(y, y - P) as unsigned 64-bit numbers is
+ * y mod P (y - P wraps to above 2^63 when y < P); and an unsigned 32-bit min keeps the running minimum
+ * of the low words (the high words hold a min nobody reads). 8 instructions per 8 pairs. */
+#define LEGACY512_BLOCK(NV)                                                                           \
+    DA_AVX512 static inline __attribute__((always_inline))                                            \
+    void legacy512_block##NV(const uint32_t *x, int64_t m, const uint64_t *a, const uint64_t *b,      \
+                             uint32_t *row, __mmask8 last) {                                          \
+        const __m512i P = _mm512_set1_epi64((long long)MERSENNE61);                                   \
+        __m512i A[NV], B[NV], M[NV];                                                                  \
+        _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) {                                       \
+            __mmask8 mk = j == NV - 1 ? last : (__mmask8)0xFF;                                        \
+            A[j] = _mm512_maskz_loadu_epi64(mk, a + 8 * j);                                           \
+            B[j] = _mm512_maskz_loadu_epi64(mk, b + 8 * j);                                           \
+            M[j] = _mm512_set1_epi32(-1);                                                             \
+        }                                                                                             \
+        for (int64_t i = 0; i < m; i++) {                                                             \
+            __m512i h = _mm512_set1_epi64((long long)x[i]);                                           \
+            _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) {                                   \
+                __m512i v = _mm512_add_epi64(_mm512_mullo_epi64(A[j], h), B[j]);                      \
+                __m512i y = _mm512_add_epi64(_mm512_and_si512(v, P), _mm512_srli_epi64(v, 61));       \
+                y = _mm512_min_epu64(y, _mm512_sub_epi64(y, P));                                      \
+                M[j] = _mm512_min_epu32(M[j], y);                                                     \
+            }                                                                                         \
+        }                                                                                             \
+        _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) {                                       \
+            uint32_t tmp[8];                                                                          \
+            _mm256_storeu_si256((__m256i *)tmp, _mm512_cvtepi64_epi32(M[j]));                         \
+            int n = j == NV - 1 ? __builtin_popcount((unsigned)last) : 8;                             \
+            memcpy(row + 8 * j, tmp, (size_t)n * 4);                                                  \
+        }                                                                                             \
+    }
+LEGACY512_BLOCK(8)
+LEGACY512_BLOCK(1)
+#undef LEGACY512_BLOCK
+
+DA_AVX512
+static void legacy_doc_avx512(const uint32_t *x, int64_t m, const uint64_t *a, const uint64_t *b,
+                              uint32_t *row, int K) {
+    int k0 = 0;
+    for (; k0 + 64 <= K; k0 += 64) legacy512_block8(x, m, a + k0, b + k0, row + k0, (__mmask8)0xFF);
+    for (; k0 + 8 <= K; k0 += 8) legacy512_block1(x, m, a + k0, b + k0, row + k0, (__mmask8)0xFF);
+    if (k0 < K) legacy512_block1(x, m, a + k0, b + k0, row + k0, (__mmask8)((1u << (K - k0)) - 1));
+}
+
+enum { K_PORTABLE = 0, K_AVX2 = 1, K_AVX512 = 2 };
+static const char *const KERNEL_NAMES[] = {"portable", "avx2", "avx512"};
+
+static int best_kernel(void) {   /* the fastest kernel this CPU (and OS: libgcc checks XCR0) runs */
     static int cached = -1;
     if (cached < 0) {
         __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") ? 1 : 0;
+        cached = (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) ? K_AVX512
+               : __builtin_cpu_supports("avx2") ? K_AVX2 : K_PORTABLE;
     }
     return cached;
 }
 #else
-static int have_avx2(void) { return 0; }
+static int best_kernel(void) { return 0; }
+#define K_PORTABLE 0
+#define K_AVX2 1
+#define K_AVX512 2
+static const char *const KERNEL_NAMES[] = {"portable", "avx2", "avx512"};
 #endif
 
-static int use_simd = 1;   /* set_simd(False) forces the portable loops (tests compare both) */
+/* the kernel in use: -1 the best one; set_kernel() forces another (tests run every path) */
+static int forced_kernel = -1;
+
+static int current_kernel(void) { return forced_kernel >= 0 ? forced_kernel : best_kernel(); }
 
 /* ------------------------------------------------------------------------------------------- Python */
 
@@ -256,7 +428,8 @@ static PyObject *run(PyObject *args, int legacy) {
     for (Py_ssize_t i = 0; i < n_docs; i++) if (o[i + 1] - o[i] > maxlen) maxlen = o[i + 1] - o[i];
     uint32_t *x = NULL;
     if (maxlen > 0 && !(x = (uint32_t *)malloc((size_t)maxlen * 4))) { PyErr_NoMemory(); goto done; }
-    int simd = use_simd && have_avx2();
+    int kern = current_kernel();
+    (void)kern;   /* unused where there are no SIMD kernels */
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n_docs; i++) {
         int64_t m = o[i + 1] - o[i];
@@ -264,7 +437,13 @@ static PyObject *run(PyObject *args, int legacy) {
         if (m == 0) { memset(row, 0xFF, (size_t)K * 4); continue; }
         const uint32_t *h = v + (size_t)o[i] * (size_t)stride;
 #ifdef DA_X86
-        if (simd) {
+        if (kern == K_AVX512) {
+            gather_avx512(h, m, stride, !legacy, x);
+            if (legacy) legacy_doc_avx512(x, m, (const uint64_t *)a.buf, (const uint64_t *)b.buf, row, (int)K);
+            else affine_doc_avx512(x, m, (const uint32_t *)a.buf, (const uint32_t *)b.buf, row, (int)K);
+            continue;
+        }
+        if (kern == K_AVX2) {
             gather_avx2(h, m, stride, !legacy, x);
             if (legacy) legacy_doc_avx2(x, m, (const uint64_t *)a.buf, (const uint64_t *)b.buf, row, (int)K);
             else affine_doc_avx2(x, m, (const uint32_t *)a.buf, (const uint32_t *)b.buf, row, (int)K);
@@ -537,15 +716,42 @@ done:
 static PyObject *affine32(PyObject *self, PyObject *args) { return run(args, 0); }
 static PyObject *legacy(PyObject *self, PyObject *args) { return run(args, 1); }
 
-static PyObject *set_simd(PyObject *self, PyObject *arg) {
+static PyObject *available_kernels(PyObject *self, PyObject *noargs) {
+    PyObject *t = PyTuple_New(best_kernel() + 1);
+    if (!t) return NULL;
+    for (int k = 0; k <= best_kernel(); k++) PyTuple_SET_ITEM(t, k, PyUnicode_FromString(KERNEL_NAMES[k]));
+    return t;
+}
+
+static PyObject *set_kernel(PyObject *self, PyObject *arg) {
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (!name) return NULL;
+    int k = -1;
+    if (strcmp(name, "auto") != 0) {
+        for (int j = 0; j < 3; j++) if (strcmp(name, KERNEL_NAMES[j]) == 0) k = j;
+        if (k < 0) {
+            PyErr_Format(PyExc_ValueError, "unknown MinHash kernel %R; choose auto, avx512, avx2 or portable", arg);
+            return NULL;
+        }
+        if (k > best_kernel()) {
+            PyErr_Format(PyExc_ValueError, "MinHash kernel %s needs a CPU feature this machine lacks; the best it runs is %s",
+                         name, KERNEL_NAMES[best_kernel()]);
+            return NULL;
+        }
+    }
+    forced_kernel = k;
+    return PyUnicode_FromString(KERNEL_NAMES[current_kernel()]);
+}
+
+static PyObject *set_simd(PyObject *self, PyObject *arg) {   /* older switch: False = portable, True = auto */
     int on = PyObject_IsTrue(arg);
     if (on < 0) return NULL;
-    use_simd = on;
-    return PyBool_FromLong(have_avx2());
+    forced_kernel = on ? -1 : K_PORTABLE;
+    return PyBool_FromLong(best_kernel() > K_PORTABLE);
 }
 
 static PyObject *kernel(PyObject *self, PyObject *noargs) {
-    return PyUnicode_FromString(use_simd && have_avx2() ? "avx2" : "portable");
+    return PyUnicode_FromString(KERNEL_NAMES[current_kernel()]);
 }
 
 static PyMethodDef methods[] = {
@@ -553,8 +759,10 @@ static PyMethodDef methods[] = {
     {"legacy", legacy, METH_VARARGS, "MinHash signatures, datasketch's legacy scheme, into out."},
     {"word_ids", word_ids, METH_VARARGS, "Words of a batch of UTF-8 documents, numbered by distinct word."},
     {"ngram_hashes", ngram_hashes, METH_VARARGS, "64-bit hashes of the word n-grams (shingle._combine)."},
-    {"set_simd", set_simd, METH_O, "Allow (True) or forbid (False) the AVX2 kernels; returns whether AVX2 exists."},
-    {"kernel", kernel, METH_NOARGS, "The kernel in use: 'avx2' or 'portable'."},
+    {"set_kernel", set_kernel, METH_O, "Force a kernel ('avx512', 'avx2', 'portable') or 'auto'; returns the one in use."},
+    {"available_kernels", available_kernels, METH_NOARGS, "The kernels this CPU runs, slowest first."},
+    {"set_simd", set_simd, METH_O, "True: the best kernel (auto); False: the portable loops. Returns whether SIMD exists."},
+    {"kernel", kernel, METH_NOARGS, "The kernel in use: 'avx512', 'avx2' or 'portable'."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastminhash", NULL, -1, methods};

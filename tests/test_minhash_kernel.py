@@ -15,7 +15,63 @@ fast = lsh._fast
 
 def test_accelerator_is_built():
     assert fast is not None, "the MinHash C accelerator was not built (pip install -e . needs a C compiler)"
-    assert MinHasher.kernel() in ("avx2", "portable")
+    assert MinHasher.kernel() in ("avx512", "avx2", "portable")
+    assert MinHasher.kernel() == fast.available_kernels()[-1]          # the best one by default
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return {w for line in f if line.startswith("flags") for w in line.split(":", 1)[1].split()}
+    except OSError:
+        return set()
+
+
+def test_dispatch_finds_the_cpu_features():
+    """On a CPU (and OS) with AVX-512 F+DQ or AVX2 the matching kernel is offered, so the tests below run it."""
+    if fast is None:
+        pytest.skip("C accelerator not built")
+    flags, avail = _cpu_flags(), fast.available_kernels()
+    assert avail[0] == "portable"
+    if {"avx512f", "avx512dq"} <= flags:
+        assert avail == ("portable", "avx2", "avx512")
+    elif "avx2" in flags:
+        assert avail == ("portable", "avx2")
+
+
+def test_set_kernel():
+    if fast is None:
+        pytest.skip("C accelerator not built")
+    try:
+        for k in fast.available_kernels():
+            assert fast.set_kernel(k) == k and fast.kernel() == k == MinHasher.kernel()
+        assert fast.set_kernel("auto") == fast.available_kernels()[-1]
+        with pytest.raises(ValueError, match="unknown MinHash kernel"):
+            fast.set_kernel("sse9")
+        if "avx512" not in fast.available_kernels():
+            with pytest.raises(ValueError, match="lacks"):
+                fast.set_kernel("avx512")
+    finally:
+        fast.set_kernel("auto")
+
+
+@pytest.mark.parametrize("name", ["portable", "avx2", "avx512", "nonsense"])
+def test_kernel_env_var(name):
+    """DATAAUDIT_MINHASH_KERNEL forces a kernel for the whole process; a bad or unavailable name is one
+    clear error at import."""
+    import os
+    import subprocess
+    import sys
+
+    if fast is None:
+        pytest.skip("C accelerator not built")
+    env = dict(os.environ, DATAAUDIT_MINHASH_KERNEL=name)
+    r = subprocess.run([sys.executable, "-c", "from dataaudit.passes.lsh import MinHasher; print(MinHasher.kernel())"],
+                       env=env, capture_output=True, text=True)
+    if name in fast.available_kernels():
+        assert r.returncode == 0 and r.stdout.strip() == name, r.stderr
+    else:
+        assert r.returncode != 0 and "DATAAUDIT_MINHASH_KERNEL" in r.stderr
 
 
 def _docs(rng, n_docs, max_len):
@@ -29,23 +85,23 @@ def _docs(rng, n_docs, max_len):
 
 
 def _all_paths(num_perm, seed, scheme, offsets, vals):
-    """Signatures from numpy, from the portable C loops and from the SIMD kernel (where the CPU has it)."""
+    """Signatures from numpy and from every C kernel this CPU runs (portable loops, AVX2, AVX-512)."""
     ref = MinHasher(num_perm, seed, scheme, accelerated=False).signatures(offsets, vals)
     out = {"numpy": ref}
     if fast is not None:
         try:
-            fast.set_simd(False)
-            out["portable"] = MinHasher(num_perm, seed, scheme).signatures(offsets, vals)
+            for k in fast.available_kernels():
+                fast.set_kernel(k)
+                out[k] = MinHasher(num_perm, seed, scheme).signatures(offsets, vals)
         finally:
-            has_simd = fast.set_simd(True)
-        if has_simd:
-            out["simd"] = MinHasher(num_perm, seed, scheme).signatures(offsets, vals)
+            fast.set_kernel("auto")
     return out
 
 
-# num_perm values exercise every kernel path: 64-blocks, 8- (legacy: 16-) blocks and the scalar tail
+# num_perm values exercise every kernel path: AVX-512 blocks of 128, 64 and 16 (legacy: 64 and 8) and the
+# masked tail, AVX2 blocks of 32 and 8 (legacy: 16) and the scalar tail
 @pytest.mark.parametrize("scheme", ["affine32", "legacy"])
-@pytest.mark.parametrize("num_perm", [1, 7, 8, 16, 64, 100, 128, 131, 256])
+@pytest.mark.parametrize("num_perm", [1, 7, 8, 15, 16, 17, 33, 63, 64, 65, 100, 128, 131, 144, 200, 256])
 def test_c_equals_numpy(scheme, num_perm):
     offsets, vals = _docs(np.random.default_rng(num_perm), 60, 300)
     paths = _all_paths(num_perm, 5, scheme, offsets, vals)
@@ -69,12 +125,15 @@ def test_c_equals_numpy_property(docs, scheme, seed, num_perm):
 
 
 @pytest.mark.parametrize("scheme", ["affine32", "legacy"])
-def test_c_equals_datasketch(scheme):
+@pytest.mark.parametrize("num_perm", [128, 131, 7])
+def test_c_equals_datasketch(scheme, num_perm):
     datasketch = pytest.importorskip("datasketch")
     offsets, vals = _docs(np.random.default_rng(9), 25, 200)
-    for name, sig in _all_paths(128, 11, scheme, offsets, vals).items():
+    paths = _all_paths(num_perm, 11, scheme, offsets, vals)
+    assert fast is None or len(paths) == 1 + len(fast.available_kernels())
+    for name, sig in paths.items():
         for i in range(25):
-            m = datasketch.MinHash(num_perm=128, seed=11, scheme=scheme, hashfunc=int)
+            m = datasketch.MinHash(num_perm=num_perm, seed=11, scheme=scheme, hashfunc=int)
             m.update_batch(vals[offsets[i]:offsets[i + 1]].tolist())
             assert np.array_equal(m.hashvalues.astype(np.uint64), sig[i].astype(np.uint64)), (name, i)
 
@@ -171,15 +230,16 @@ def test_legacy_reduction_edges():
                (1 << 63) - 1, 1 << 63, 3 * p + 5]
     hs = np.array([0, 1, 2, 0xFFFFFFFF, 12345], dtype=np.uint32)
     for h in hs.tolist():
-        a = np.array([1 + 2 * j for j in range(len(targets))] * 2, dtype=np.uint64)    # 32 permutations
-        b = np.array([(t - int(ak) * h) % (1 << 64) for t, ak in zip(targets * 2, a.tolist())], dtype=np.uint64)
+        tt = (targets * 6)[:83]              # 83 permutations: AVX-512's 64-block, 8-blocks and masked tail
+        a = np.array([1 + 2 * j for j in range(len(tt))], dtype=np.uint64)
+        b = np.array([(t - int(ak) * h) % (1 << 64) for t, ak in zip(tt, a.tolist())], dtype=np.uint64)
         want = np.array([((int(ak) * h + int(bk)) % (1 << 64)) % p & 0xFFFFFFFF for ak, bk in zip(a.tolist(), b.tolist())],
                         dtype=np.uint32)
-        for simd in (False, True):
-            fast.set_simd(simd)
+        for kern in fast.available_kernels():
+            fast.set_kernel(kern)
             try:
                 out = np.empty((1, len(a)), np.uint32)
                 fast.legacy(np.array([h], np.uint32), np.array([0, 1], np.int64), a, b, out)
             finally:
-                fast.set_simd(True)
-            assert np.array_equal(out[0], want), (h, simd)
+                fast.set_kernel("auto")
+            assert np.array_equal(out[0], want), (h, kern)

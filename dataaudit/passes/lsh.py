@@ -23,6 +23,7 @@ sorted (numpy), and every run of equal keys is a bucket whose members become can
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -65,6 +66,13 @@ try:  # the optional C accelerator (setup.py); the numpy path below gives identi
 except ImportError:  # pragma: no cover - depends on the build
     _fast = None
 
+KERNEL_ENV = "DATAAUDIT_MINHASH_KERNEL"   # avx512 | avx2 | portable | auto: force one C kernel (tests, timing)
+if _fast is not None and os.environ.get(KERNEL_ENV):
+    try:
+        _fast.set_kernel(os.environ[KERNEL_ENV])
+    except ValueError as e:
+        raise ConfigError(f"{KERNEL_ENV}: {e}") from None
+
 SHINGLE_HASHES = ("xxh3", "sha1")
 
 
@@ -106,8 +114,9 @@ class MinHasher:
     """Computes MinHash signatures of many documents at once; identical to datasketch's for the same input.
 
     With the C accelerator (``dataaudit._fastminhash``, built by setup.py) the permutation-and-min step
-    runs in C (an AVX2 kernel where the CPU has it); without it, in numpy. Both give the same bits
-    (tests/test_minhash_kernel.py); ``MinHasher.kernel()`` says which one runs.
+    runs in C (an AVX-512 or AVX2 kernel where the CPU has it, chosen at run time; $DATAAUDIT_MINHASH_KERNEL
+    forces one); without it, in numpy. All give the same bits (tests/test_minhash_kernel.py);
+    ``MinHasher.kernel()`` says which one runs.
 
     >>> mh = MinHasher(num_perm=4, seed=1)
     >>> sig = mh.signatures(np.array([0, 3, 3], dtype=np.int64), np.array([7, 8, 9], dtype=np.uint32),
@@ -126,7 +135,7 @@ class MinHasher:
 
     @staticmethod
     def kernel() -> str:
-        """``"avx2"`` or ``"portable"`` (the C accelerator), or ``"numpy"`` where it is not built."""
+        """``"avx512"``, ``"avx2"`` or ``"portable"`` (the C accelerator), or ``"numpy"`` where it is not built."""
         return _fast.kernel() if _fast is not None else "numpy"
 
     def signatures(self, offsets: np.ndarray, values: np.ndarray, *, shingle_hash: str | None = None) -> Signatures:
