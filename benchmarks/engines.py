@@ -2,7 +2,7 @@
 findings, and Ray's overhead on one node as a ratio.
 
     python benchmarks/engines.py [--train 200000] [--val 20000] [--workers 2] [--repeat 3] [--quick]
-                                 [--dir /tmp/da-engines]
+                                 [--dir /tmp/da-engines] [--passes all|exact|near|containment]
 
 Writes a random-word corpus once as Parquet under ``--dir`` (reused when present; train in files of
 ``--row-group`` rows per row group, so the Ray engine's read tasks have shards to hand out): val holds exact
@@ -88,9 +88,14 @@ def make_corpus(d: Path, n_train: int, n_val: int, seed: int = 0, row_group: int
     return d / "train", d / "val.parquet"
 
 
-def run(engine: str, workers: int, train: Path, val: Path, out: Path) -> dict:
+PASSES = {"all": [], "exact": ["--no-near", "--no-containment"], "near": ["--no-containment"],
+          "containment": ["--no-near"]}
+
+
+def run(engine: str, workers: int, train: Path, val: Path, out: Path, passes: str = "all") -> dict:
     args = ["split", "--train", str(train), "--val", str(val), "--id-column", "id", "--out", str(out),
-            "--engine", engine, "--workers", str(workers), "--quiet", "--format", "json", "--fail-on", "never"]
+            "--engine", engine, "--workers", str(workers), "--quiet", "--format", "json", "--fail-on", "never",
+            *PASSES[passes]]
     outer, peak, p = run_child_rss([sys.executable, "-c", CHILD, *args], env={**os.environ, "PYTHONPATH": str(ROOT)})
     stat = next((json.loads(line) for line in reversed(p.stderr.splitlines()) if line.startswith('{"rc"')), None)
     if p.returncode or stat is None or stat["rc"] not in (0, 1):
@@ -117,6 +122,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--row-group", type=int, default=10_000, help="rows per Parquet row group of the corpus")
     ap.add_argument("--dir", default="/tmp/da-engines")
+    ap.add_argument("--passes", choices=sorted(PASSES), default="all",
+                    help="the split's passes: all, or exact alone, or exact + near / exact + containment "
+                         "(where the driver's peak memory comes from)")
     add_common_args(ap, repeat=3)
     a = ap.parse_args()
     if a.quick:
@@ -131,7 +139,7 @@ def main() -> None:
     for r in range(a.repeat):
         for engine in ("local", "ray"):                       # interleaved: load changes hit both alike
             out = Path(a.dir) / f"out-{engine}"
-            res = run(engine, a.workers, train, val, out)
+            res = run(engine, a.workers, train, val, out, a.passes)
             t = tables(out)
             ref = ref or t
             identical &= same(ref, t)
@@ -154,12 +162,14 @@ def main() -> None:
         print(f"{engine:5s}: wall {figures[engine]['wall_s']}, driver peak {figures[engine]['driver_peak_mb']} MB")
     ratios = {"ray_over_local_wall": ratio_spread(col("ray", "wall_s"), col("local", "wall_s")),
               "ray_over_local_driver_peak": ratio_spread(col("ray", "driver_peak_mb"), col("local", "driver_peak_mb")),
+              "ray_over_local_exact_phase": ratio_spread(phase("ray", "exact"), phase("local", "exact")),
               "ray_over_local_near_phase": ratio_spread(phase("ray", "near"), phase("local", "near")),
-              "ray_over_local_containment_phase": ratio_spread(phase("ray", "containment"), phase("local", "containment"))}
+              "ray_over_local_containment_phase": ratio_spread(phase("ray", "containment"),
+                                                               phase("local", "containment"))}
     print(f"ray / local: {ratios}")
     result_line("engines", figures={"ray": figures["ray"]}, baselines={"local": figures["local"]}, ratios=ratios,
                 packages=("dataaudit", "numpy", "pyarrow", "ray"), train=a.train, val=a.val, workers=a.workers,
-                repeat=a.repeat, identical_findings=identical, leaked_docs=runs["local"][0]["leaked_docs"])
+                repeat=a.repeat, passes=a.passes, identical_findings=identical, leaked_docs=runs["local"][0]["leaked_docs"])
 
 
 if __name__ == "__main__":
