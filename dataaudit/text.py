@@ -193,21 +193,58 @@ except ImportError:  # pragma: no cover - depends on the build
     _fast = None
 
 
+def _as_string_array(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    if not (pa.types.is_large_string(texts.type) or pa.types.is_string(texts.type)):
+        texts = texts.cast(pa.large_string())
+    return texts
+
+
+def _c_args(texts: pa.Array, config: NormalizeConfig) -> tuple:
+    """The arguments of the C functions (``_fastnorm.normalize_batch`` / ``hash_batch``) for a non-empty
+    string or large_string array: its data buffer, int64 offsets, the code-point table, collapse."""
+    import numpy as np
+
+    table = _TABLES.get(config)
+    if table is None:
+        table = _TABLES[config] = _cached_table(config)
+    n = len(texts)
+    off_type = np.int64 if pa.types.is_large_string(texts.type) else np.int32
+    offs = np.frombuffer(texts.buffers()[1], dtype=off_type)[texts.offset: texts.offset + n + 1]
+    data_buf = texts.buffers()[2]
+    return (data_buf if data_buf is not None else b"", offs.astype(np.int64, copy=False), *table,
+            config.whitespace)
+
+
+def _overrides(texts: pa.Array, unsafe: bytes, config: NormalizeConfig) -> dict[int, bytes]:
+    """The documents the C path leaves to the reference path (``unsafe`` flags them), and the nulls (b"")."""
+    import numpy as np
+
+    overrides: dict[int, bytes] = {}
+    slow_idx = np.flatnonzero(np.frombuffer(unsafe, np.uint8))
+    if len(slow_idx):
+        slow = reference_normalize_array(pc.take(texts, pa.array(slow_idx)), config)
+        for i, v in zip(slow_idx.tolist(), slow.to_pylist()):
+            overrides[i] = v.encode("utf-8") if v is not None else b""
+    if texts.null_count:
+        for i in pc.indices_nonzero(pc.is_null(texts)).to_pylist():
+            overrides[i] = b""
+    return overrides
+
+
 def normalized_blob(texts: pa.Array | pa.ChunkedArray,
                     config: NormalizeConfig = DEFAULT_NORMALIZE) -> tuple[bytes, list[int], dict[int, bytes]]:
     """The normalized texts of a batch as one blob: ``(blob, offsets, overrides)``.
 
     Document ``i`` is ``overrides[i]`` if present, else ``blob[offsets[i]:offsets[i+1]]``. This is the
-    zero-copy form that hashing and shingling consume; ``normalized_bytes`` is the same as a list.
+    zero-copy form that shingling consumes; ``normalized_bytes`` is the same as a list.
     With the C accelerator, each document is normalized in one pass through a per-code-point table that
     the reference path built (a document holding a code point whose normalization depends on its
     neighbours, or one outside the BMP, takes the reference path and lands in ``overrides``).
     Without it, everything takes the reference path. Tests assert both give the same bytes. Nulls are b"".
     """
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks()
-    if not (pa.types.is_large_string(texts.type) or pa.types.is_string(texts.type)):
-        texts = texts.cast(pa.large_string())
+    texts = _as_string_array(texts)
     n = len(texts)
     if n == 0:
         return b"", [0], {}
@@ -220,24 +257,63 @@ def normalized_blob(texts: pa.Array | pa.ChunkedArray,
         return b"".join(out), offsets, {}
     import numpy as np
 
-    table = _TABLES.get(config)
-    if table is None:
-        table = _TABLES[config] = _cached_table(config)
-    off_type = np.int64 if pa.types.is_large_string(texts.type) else np.int32
-    offs = np.frombuffer(texts.buffers()[1], dtype=off_type)[texts.offset: texts.offset + n + 1]
-    data_buf = texts.buffers()[2]
-    blob, new_offs, unsafe = _fast.normalize_batch(data_buf if data_buf is not None else b"",
-                                                   offs.astype(np.int64, copy=False), *table, config.whitespace)
-    overrides: dict[int, bytes] = {}
-    slow_idx = np.flatnonzero(np.frombuffer(unsafe, np.uint8))
-    if len(slow_idx):
-        slow = reference_normalize_array(pc.take(texts, pa.array(slow_idx)), config)
-        for i, v in zip(slow_idx.tolist(), slow.to_pylist()):
-            overrides[i] = v.encode("utf-8") if v is not None else b""
-    if texts.null_count:
-        for i in pc.indices_nonzero(pc.is_null(texts)).to_pylist():
-            overrides[i] = b""
-    return blob, np.frombuffer(new_offs, np.int64).tolist(), overrides
+    blob, new_offs, unsafe = _fast.normalize_batch(*_c_args(texts, config))
+    return blob, np.frombuffer(new_offs, np.int64).tolist(), _overrides(texts, unsafe, config)
+
+
+_XXH3_BOUND: list[bool] = []     # [] until tried, then [whether _fastnorm.hash_batch may be used]
+_XXH3_CHECK = ["", "Hello, WORLD!", "x" * 17, "caf\u00e9 " * 40, "\ufb01ne  \t text " * 300]
+
+
+def _bind_xxh3() -> bool:
+    """Bind the C hasher to XXH3_128bits of the ``xxhash`` package's own extension (it exports the symbol),
+    else of the system libxxhash; use it only if it gives ``xxhash.xxh3_128_digest``'s bytes on samples of
+    every XXH3 length class (0, 1-16, 17-128, 129-240 and long inputs)."""
+    if _XXH3_BOUND:
+        return _XXH3_BOUND[0]
+    ok = False
+    if _fast is not None and hasattr(_fast, "bind_xxh3"):
+        import ctypes.util
+
+        import xxhash
+
+        lib = getattr(getattr(xxhash, "_xxhash", None), "__file__", None)
+        for path in (lib, ctypes.util.find_library("xxhash"), "libxxhash.so.0"):
+            try:
+                bound = bool(path) and _fast.bind_xxh3(path)
+            except (OSError, ValueError):
+                bound = False
+            if bound:
+                texts = pa.array(_XXH3_CHECK, pa.string())
+                digests, _ = _fast.hash_batch(*_c_args(texts, DEFAULT_NORMALIZE))
+                want = b"".join(xxhash.xxh3_128_digest(x) for x in normalized_bytes(texts))
+                if digests == want:
+                    ok = True
+                    break
+    _XXH3_BOUND.append(ok)
+    return ok
+
+
+def normalized_digests(texts: pa.Array | pa.ChunkedArray, config: NormalizeConfig = DEFAULT_NORMALIZE) -> bytes | None:
+    """XXH3-128 digests (16 bytes each, canonical big-endian, as ``xxhash.xxh3_128_digest``) of the normalized
+    texts, normalized and hashed in one C pass (``_fastnorm.hash_batch``: each document is normalized into a
+    small scratch buffer and hashed there, no blob of the batch). The documents left to the reference path
+    are hashed here. None without the C accelerator or without an XXH3 function to bind (``_bind_xxh3``)."""
+    if not _bind_xxh3():
+        return None
+    import xxhash
+
+    texts = _as_string_array(texts)
+    if len(texts) == 0:
+        return b""
+    digests, unsafe = _fast.hash_batch(*_c_args(texts, config))
+    overrides = _overrides(texts, unsafe, config)
+    if not overrides:
+        return digests
+    out = bytearray(digests)
+    for i, v in overrides.items():
+        out[16 * i: 16 * i + 16] = xxhash.xxh3_128_digest(v)
+    return bytes(out)
 
 
 def normalized_bytes(texts: pa.Array | pa.ChunkedArray,
