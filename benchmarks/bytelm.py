@@ -165,6 +165,8 @@ def main() -> int:
     ap.add_argument("--per-seed", type=int, default=30, help="junk documents per kind and seed (10 seeds a set)")
     ap.add_argument("--normal", type=int, default=400, help="held-out normal test paragraphs (>= 200 characters)")
     ap.add_argument("--tuning-only", action="store_true", help="report the TUNING set only (while changing the model)")
+    ap.add_argument("--save-model", default=None, help="save each fitted model to DIR/seed<S>")
+    ap.add_argument("--model", default=None, help="evaluate this saved model (from --save-model) instead of fitting")
     args = ap.parse_args()
     c = corpora()
     if c is None:
@@ -174,7 +176,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from dataaudit.model.bytelm import ByteLMConfig, fit_default_model, sample_corpus
+    from dataaudit.model.bytelm import ByteLMConfig, fit_default_model, load_bytelm, sample_corpus
     from dataaudit.passes.score import ScoreConfig, aggregate, score
 
     over = json.loads(args.config)
@@ -200,33 +202,57 @@ def main() -> int:
     random.Random(1000).shuffle(rest)
     ho_normal, ho_source = rest[:args.normal], rest[args.normal:]
     ho_junk = make_junk(ho_source, HELDOUT_SEEDS, args.per_seed)
-    seeds = list(range(args.repeat))
+    seeds = [0] if args.model else list(range(args.repeat))   # a saved model is one fit
     fits, tune_runs, ho_runs = [], [], []
     load0 = os.getloadavg()
     for seed in seeds:
         cfg = ByteLMConfig(**{**over, "seed": seed})
         with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            model = fit_default_model(fit_docs, config=cfg, cache_dir=tmp, device="cpu", refit=True)
-            fit_s = time.perf_counter() - t0
+            t0, c0 = time.perf_counter(), time.process_time()
+
+            def progress(_event, step, steps, loss, seconds):
+                if step % 50 == 0 or step == steps:
+                    print(f"  fit step {step}/{steps}: loss {loss / math.log(2):.3f} bits/byte, {seconds:.0f} s, "
+                          f"load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
+
+            if args.model:   # a model fitted (and saved with --save-model) by an earlier run: no refit
+                model = load_bytelm(args.model, device="cpu")
+                fit_s, fit_cpu_s = model.fit_info["fit_seconds"], model.fit_info.get("fit_cpu_seconds")
+                cfg = model.cfg
+            else:
+                model = fit_default_model(fit_docs, config=cfg, cache_dir=tmp, device="cpu", refit=True,
+                                          progress=progress)
+                fit_s, fit_cpu_s = time.perf_counter() - t0, time.process_time() - c0
+                model.fit_info["fit_cpu_seconds"] = round(fit_cpu_s, 1)
+                if args.save_model:
+                    model.save(Path(args.save_model) / f"seed{seed}")
             fi = model.fit_info
-            t1 = time.perf_counter()
-            agg = aggregate(score(held, model=model, use_cache=False, config=ScoreConfig()))
-            score_s = time.perf_counter() - t1
-            fits.append({"fit_s": fit_s, "heldout_bpb": agg["bits_per_byte"], "score_bytes_per_s": agg["bytes"] / score_s,
-                         "train_bpb_ema": fi["train_bits_per_byte_ema"]})
-            print(f"seed {seed}: fit {fi['steps_done']}/{fi['steps']} steps x {cfg.batch_size} x {cfg.seq_len} bytes on "
-                  f"{fi['sample_docs']} docs / {fi['sample_bytes']:,} bytes in {fit_s:.1f} s; held-out bits/byte "
-                  f"{agg['bits_per_byte']:.3f} ({len(held)} test paragraphs, {agg['bytes']:,} bytes, "
-                  f"{agg['bytes'] / score_s:,.0f} bytes/s); load {os.getloadavg()}", flush=True)
+            f = {"fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "train_bpb_ema": fi["train_bits_per_byte_ema"],
+                 "steps_done": fi["steps_done"], "steps": fi["steps"], "stopped": bool(fi["stopped_by_max_seconds"])}
+            line = (f"seed {seed}: fit {fi['steps_done']}/{fi['steps']} steps x {cfg.batch_size} x {cfg.seq_len} bytes "
+                    f"on {fi['sample_docs']} docs / {fi['sample_bytes']:,} bytes in {fit_s:.1f} s ({fit_cpu_s} CPU s)")
+            if not args.tuning_only:   # the held-out bits per byte is a held-out figure too
+                t1 = time.perf_counter()
+                agg = aggregate(score(held, model=model, use_cache=False, config=ScoreConfig()))
+                score_s = time.perf_counter() - t1
+                f.update(heldout_bpb=agg["bits_per_byte"], score_bytes_per_s=agg["bytes"] / score_s)
+                line += (f"; held-out bits/byte {agg['bits_per_byte']:.3f} ({len(held)} test paragraphs, "
+                         f"{agg['bytes']:,} bytes, {agg['bytes'] / score_s:,.0f} bytes/s)")
+            fits.append(f)
+            print(line + f"; load {os.getloadavg()}", flush=True)
+            if fi["stopped_by_max_seconds"]:
+                print(f"  WARNING: {fi['warning']}; the figures below are of that shorter fit", flush=True)
             tune_runs.append(evaluate_set(model, tune_normal, tune_junk, local_seed=0))
             if not args.tuning_only:
                 ho_runs.append(evaluate_set(model, ho_normal, ho_junk, local_seed=1000))
     print(f"\nmachine: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, load average {load0} at the "
           f"start, {os.getloadavg()} at the end (shared machine); params {model.describe()['params']:,}; "
           f"fit seeds {seeds}")
-    fs = {k: spread([f[k] for f in fits], 3) for k in fits[0]}
-    print(f"fit time {fs['fit_s']} s (target < 180 s); held-out bits/byte {fs['heldout_bpb']} (target <= 2.6)")
+    fs = {k: spread([f[k] for f in fits if f[k] is not None], 3) for k in fits[0] if k != "stopped"}
+    n_stopped = sum(f["stopped"] for f in fits)
+    print(f"fit time {fs['fit_s']} s wall, {fs['fit_cpu_s']} CPU s (target < 180 s wall); fits stopped by "
+          f"max_seconds: {n_stopped} of {len(fits)}" + ("" if args.tuning_only else
+                                                         f"; held-out bits/byte {fs['heldout_bpb']} (target <= 2.6)"))
     per_kind = args.per_seed * len(TUNING_SEEDS)
     ts = print_set("TUNING set (valid paragraphs outside the fit sample, junk seeds 0..9)", tune_runs,
                    len(tune_normal), per_kind)
@@ -238,8 +264,9 @@ def main() -> int:
             (["all four kinds (two-sided)"] if hs["all_twosided"]["median"] < 0.99 else [])
         print("held-out AUROC below 0.99: " + (", ".join(low) if low else "none"))
     pick = lambda s: {**{k: s[k + "_bpb"] for k in SIDE}, "all_twosided": s["all_twosided"]}  # noqa: E731
-    result_line("bytelm", figures={"fit_s": fs["fit_s"], "heldout_bpb": fs["heldout_bpb"],
-                                   "score_bytes_per_s": fs["score_bytes_per_s"],
+    result_line("bytelm", figures={"fit_s": fs["fit_s"], "fit_cpu_s": fs["fit_cpu_s"], "steps_done": fs["steps_done"],
+                                   "fits_stopped": n_stopped, "heldout_bpb": fs.get("heldout_bpb"),
+                                   "score_bytes_per_s": fs.get("score_bytes_per_s"),
                                    "heldout_auroc": pick(hs) if hs else None, "tuning_auroc": pick(ts)},
                 heldout_full=hs, tuning_full=ts, seeds=seeds, config=over, quick=args.quick,
                 sets={"tuning": {"normal": len(tune_normal), "junk_seeds": list(TUNING_SEEDS)},

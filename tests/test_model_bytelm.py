@@ -63,6 +63,31 @@ def test_fit_is_deterministic_for_a_seed(tmp_path):
     assert c.fingerprint != a.fingerprint
 
 
+def test_a_fit_stopped_by_max_seconds_is_reported_and_never_cached_as_the_full_fit(fitted, tmp_path):
+    import shutil
+
+    from dataaudit.model.bytelm import DEFAULT_CONFIG
+
+    full, cache = fitted
+    # the default's step count does not depend on the wall clock: its stop is a safety far above a fit
+    assert DEFAULT_CONFIG.max_seconds is None or DEFAULT_CONFIG.max_seconds >= 1800
+    shutil.copytree(cache, tmp_path / "c")
+    cut = ByteLMConfig(**{**TINY.key_dict(), "max_seconds": 1e-9})   # same cache key as TINY
+    m = fit_default_model(corpus(), config=cut, cache_dir=tmp_path / "c", device="cpu", refit=True)
+    fi = m.fit_info
+    assert fi["stopped_by_max_seconds"] is True and fi["steps_done"] == 1 < fi["steps"] == TINY.steps
+    assert "max_seconds" in fi["warning"] and "1 of 40 steps" in fi["warning"]
+    assert m.fingerprint != full.fingerprint and "-stopped-1of40" in m.name
+    assert load_model(m.name, device="cpu").fingerprint == m.fingerprint     # loadable with --model
+    # the full fit's cache entry is untouched, and a stopped fit is never served for these settings
+    again = fit_default_model(corpus(), config=TINY, cache_dir=tmp_path / "c", device="cpu")
+    assert again.fit_info["from_cache"] is True and again.fingerprint == full.fingerprint
+    fresh = fit_default_model(corpus(), config=cut, cache_dir=tmp_path / "d", device="cpu")
+    assert fresh.fit_info["from_cache"] is False and fresh.fit_info["stopped_by_max_seconds"]
+    assert fit_default_model(corpus(), config=TINY, cache_dir=tmp_path / "d", device="cpu"
+                             ).fit_info["steps_done"] == TINY.steps
+
+
 def test_sample_is_order_independent_and_bounded():
     docs = corpus(300)
     s1 = sample_corpus(docs, 2_000)
@@ -189,6 +214,16 @@ def test_word_hash_depends_on_previous_and_current_word_only():
     assert p1[-1] == q1[-1] and p2[-1] == q2[-1]          # "red", "big" whatever came before or after
     assert p1[-1] != p2[-1]                               # different words, different hashes
     r1, r2 = wh("a red big ca", 1), wh("a red big ca", 2)
+    # the word trigram (last with trigram=True): the two previous words and the partial word, nothing older
+    def tri(text):
+        ids = torch.tensor([[VOCAB] * 4 + [256] + list(text.encode())])
+        hashes, _key = _word_hash(ids, 4, ids.shape[1] - 4, history=2, trigram=True)
+        assert all(torch.equal(x, y) for x, y in zip(hashes, _word_hash(ids, 4, ids.shape[1] - 4, history=2)[0]))
+        return hashes[-1][0, 1:].tolist()
+
+    assert tri("one big red ca")[-1] == tri("two big red ca")[-1]
+    assert len({tri("one big red ca")[-1], tri("one bog red ca")[-1], tri("one big rod ca")[-1],
+                tri("one big red co")[-1]}) == 4
     assert r1[-1] != p2[-1] and r2[-1] != p1[-1]          # the slot is part of the hash ("big" 1 vs 2)
     assert r1[-1] == wh("x big ca", 1)[-1]                # "big" as word 1, whatever the text
     assert wh("red ca", 2)[-1] == wh("blue ca", 2)[-1]    # before the first word: the same empty word
@@ -255,14 +290,25 @@ def test_old_format_models_still_load(tmp_path):
     d = tmp_path / "old"
     shutil.copytree(m.name, d)
     meta = json.loads((d / "bytelm.json").read_text())
-    for k in ("word_history", "word_match", "random_repeats", "max_epochs"):   # format 2 does not name them
-        del meta["config"][k]
+    for k in ("word_history", "word_match", "random_repeats", "max_epochs", "word_trigram"):   # format 2
+        del meta["config"][k]                                                               # predates them
     meta["format"] = 2
     (d / "bytelm.json").write_text(json.dumps(meta))
     back = load_bytelm(d)
     assert back.cfg == old
     text = ["the dog ran to the park"]
     assert score_texts(back, text)[0]["nll_sum"] == pytest.approx(score_texts(m, text)[0]["nll_sum"], rel=1e-6)
+    # format 3 (word history and word match, no word trigram): a format-3 default loads as it was
+    cfg3 = ByteLMConfig(**{**TINY.key_dict(), "word_trigram": False})
+    m3 = fit_default_model(corpus(), config=cfg3, cache_dir=tmp_path / "c3", device="cpu")
+    d3 = tmp_path / "old3"
+    shutil.copytree(m3.name, d3)
+    meta = json.loads((d3 / "bytelm.json").read_text())
+    del meta["config"]["word_trigram"]
+    meta["format"] = 3
+    (d3 / "bytelm.json").write_text(json.dumps(meta))
+    back3 = load_bytelm(d3)
+    assert back3.cfg == cfg3 and back3.fingerprint == m3.fingerprint
 
 
 def test_a_small_sample_gets_fewer_steps():

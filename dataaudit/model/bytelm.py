@@ -6,8 +6,9 @@ user's own data within a fixed compute budget, so that ``dataaudit score DATA`` 
 * Sample: the documents with the smallest xxh3 hashes, up to ``sample_bytes`` (a bottom-k sample: the same
   for any order of the input, bounded memory, no corpus size needed in advance).
 * Fit: AdamW, linear warm-up then cosine decay, a fixed number of steps (so the result depends only on the
-  sample, the settings and the seed, never on the wall clock; ``max_seconds`` is a safety stop, recorded
-  when it fires). Batches are random windows of the BOS-separated sample, drawn from a seeded generator.
+  sample, the settings and the seed, never on the wall clock or the machine's load; ``max_seconds`` is a
+  safety stop far above a fit's time: when it fires, ``fit_info`` says so and the shorter model is saved
+  beside the cache entry, never served as it). Batches are random windows of the BOS-separated sample, drawn from a seeded generator.
 * Network: ``bytenet.py`` (built from ``ByteLMConfig``).
 * Cache: ``<cache>/models/bytelm-<key>/`` with ``model.safetensors`` and ``bytelm.json``; the key hashes
   the sample's document hashes, the settings and the seed. The directory is loadable with ``load_model``.
@@ -33,10 +34,12 @@ from .base import Encoded, ReferenceModel, cache_root, char_offsets_of_bytes, re
 from .bytenet import (BOS, VOCAB, _build, _follower, _prev_occurrence,  # noqa: F401 - the hashing helpers
                       _run_bucket, _word_hash)                        # are tested through this module
 
-FORMAT = 3   # 2: long orders, word context, match features; 3: word history, word match
+FORMAT = 4   # 2: long orders, word context, match features; 3: word history, word match; 4: word trigram
 # format -> the settings it predates, with the values that rebuild and describe its network (min_steps is
 # left out: it only acts with max_epochs)
-_ADDED_SINCE = {2: {"word_history": 0, "word_match": False, "random_repeats": 0, "max_epochs": None}}
+_ADDED_SINCE = {2: {"word_history": 0, "word_match": False, "random_repeats": 0, "max_epochs": None,
+                    "word_trigram": False},
+                3: {"word_trigram": False}}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +52,8 @@ class ByteLMConfig:
     word_history: int = 2  # each of the last N whole words embedded on its own (not joined with the
     # current partial word), so the MLP can learn which kinds of word follow which (a word-level neural LM
     # feature, Bengio et al. 2003): generalizes where the exact bigram was never seen
+    word_trigram: bool = False  # a hashed (two previous words, current partial word) context: a word
+    # trigram, so a word that follows the last two words as it does in the sample is cheap
     word_match: bool = True  # a word-keyed match feature: the byte that followed the latest earlier
     # occurrence in the window of the current partial word (or, right after a separator, of the previous
     # word): a cache of the document's own words and word pairs (Grave et al. 2017's cache idea, per word)
@@ -81,7 +86,11 @@ class ByteLMConfig:
     weight_decay: float = 0.0  # none: a context seen rarely should keep what it learned
     sample_bytes: int = 1_000_000  # how much of the corpus the model is fitted on
     seed: int = 0  # weights init and batch order
-    max_seconds: float | None = 900.0  # safety stop on slow machines (recorded in fit_info when it fires)
+    max_seconds: float | None = 3600.0  # a wall-clock safety stop only, far above a fit's time (~2 min;
+    # ~33 min at the slowest seen, 6.6 s a step under load 6-10): the model must not depend on the machine's
+    # load (the old 900 s stop cut such a fit at 138 of 300 steps). When it fires, fit_info says so
+    # ("stopped_by_max_seconds", "warning") and the model is saved beside the cache entry, never as it
+    # (``fit_default_model``), so a later run with the same settings fits the full model
 
     def __post_init__(self) -> None:
         if self.word_history < 0:
@@ -345,6 +354,13 @@ def fit_default_model(corpus: Any, *, config: ByteLMConfig | None = None,
         return m
     net, info = train(sample, cfg, device=dev, progress=progress)
     info["key"] = key
+    if info["stopped_by_max_seconds"]:
+        # a shorter fit than the settings ask for is a different model: keep it loadable (--model), but out
+        # of the cache entry that a full fit of these settings owns
+        path = path.with_name(f"{path.name}-stopped-{info['steps_done']}of{info['steps']}")
+        info["warning"] = (f"the fit stopped at its max_seconds={cfg.max_seconds:g} safety stop after "
+                           f"{info['steps_done']} of {info['steps']} steps: a shorter fit than the default "
+                           f"(not cached as it)")
     m = ByteLMModel(net, cfg, name=str(path), device=dev, fit_info=info)
     m.save(path)
     m.fit_info["from_cache"] = False

@@ -79,10 +79,11 @@ def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
 _POW: tuple[np.ndarray, np.ndarray] | None = None
 
 
-def _word_hash(x, K: int, T: int, history: int = 0):
+def _word_hash(x, K: int, T: int, history: int = 0, trigram: bool = False):
     """Hash of (previous word, current partial word) at every position of the padded rows ``x`` (B, K + T),
-    then the hashes of the last ``history`` whole words on their own (1 = the previous word), vectorized
-    with prefix hashes: segment a..b hashes as (P[b] - P[a-1]) * base^-a mod p."""
+    then the hashes of the last ``history`` whole words on their own (1 = the previous word), then with
+    ``trigram`` the hash of (the two previous words, current partial word); vectorized with prefix hashes:
+    segment a..b hashes as (P[b] - P[a-1]) * base^-a mod p."""
     import torch
 
     B, L = x.shape
@@ -110,13 +111,18 @@ def _word_hash(x, K: int, T: int, history: int = 0):
     prv = seg(prev_a, prev_b)                            # the K left pads are separators, so last >= 0
     out = [((cur * 1_000_003 + prv * 7 + 5) % _P)[:, K:]]
     end_sep = last                                       # the separator after word j (j = 1: prev word)
-    for j in range(1, history + 1):
+    words = []
+    for j in range(1, max(history, 2 if trigram else 0) + 1):
         es = end_sep.clamp(min=0)
         start_sep = before.gather(1, es)                 # the separator before word j
         a = (start_sep + 1).clamp(min=0)
         b = torch.maximum(end_sep - 1, a - 1)            # empty when separators are adjacent or run out
-        out.append(((seg(a, b) * 2_654_435 + j * 97 + 11) % _P)[:, K:])
+        words.append(seg(a, b))
+        if j <= history:
+            out.append(((words[-1] * 2_654_435 + j * 97 + 11) % _P)[:, K:])
         end_sep = start_sep
+    if trigram:   # (word 2, word 1, current partial word): a word trigram context, its own salt
+        out.append(((((cur * 1_000_033 + words[0]) % _P) * 9_999_991 + words[1] * 13 + 17) % _P)[:, K:])
     # the word-match key: the partial word where there is one, else the previous word (tagged apart)
     key = torch.where(cur != 0, cur * 3 + 1, prv * 3 + 2)[:, K:]
     return out, key
@@ -153,7 +159,8 @@ def _build(cfg):
             nn.init.normal_(self.eh.weight, std=0.01)
             self.em = nn.Embedding(max(n_m, 1) * (VOCAB + 1), cfg.d_embed)
             self.eml = nn.Embedding(max(n_m, 1) * _NLEN, cfg.d_embed)   # how long each match has been right
-            width = (1 + len(hashed) + int(cfg.word_context) + cfg.word_history + n_m) * cfg.d_embed
+            width = (1 + len(hashed) + int(cfg.word_context) + cfg.word_history + int(cfg.word_trigram)
+                     + n_m) * cfg.d_embed
             self.ln = nn.LayerNorm(width)
             self.fc1 = nn.Linear(width, cfg.d_hidden)
             self.fc2 = nn.Linear(cfg.d_hidden, cfg.d_hidden)
@@ -180,8 +187,8 @@ def _build(cfg):
                     hidx.append((h * (n + 7919)) % _P % cfg.buckets)
                 if n in cfg.match_orders:
                     preds.append(_follower(h, ids) + len(preds) * (VOCAB + 1))
-            if cfg.word_context or cfg.word_history or cfg.word_match:
-                wh, wkey = _word_hash(x, K, T, cfg.word_history)
+            if cfg.word_context or cfg.word_history or cfg.word_match or cfg.word_trigram:
+                wh, wkey = _word_hash(x, K, T, cfg.word_history, cfg.word_trigram)
                 if cfg.word_match:
                     preds.append(_follower(wkey, ids) + len(preds) * (VOCAB + 1))
                 if not cfg.word_context:
