@@ -9,10 +9,13 @@ its own process so peak memory is its own:
   raw   pyarrow.parquet.ParquetFile(pre_buffer=False).iter_batches over the file (its columns: id, text),
         the read rate to compare with (pre_buffer=False is both faster and bounded in memory here, and is how
         dataaudit reads);
-  exact dataaudit's exact pass on the same file (read -> normalize -> xxh3-128 -> on-disk grouping).
-Raw and exact runs alternate (--repeat pairs). Prints MB/s of text for both as median [range], the median and
-range of the per-pair ratios (target >= 0.60), each process's own peak RSS (VmHWM of that child, target
-< 1 GB), and a RESULT line.
+  exact dataaudit's exact pass on the same file (read -> normalize -> xxh3-128 -> on-disk grouping ->
+        findings, then the excerpts of the listed groups and leaks: one more streamed look at the input);
+  exact0 the same pass with excerpt_chars=0 (no excerpt look-up): where the time of that second read goes.
+Raw and exact runs alternate (--repeat triples). Prints MB/s of text as median [range], the median and range
+of the per-repeat ratios (target >= 0.60 for the default pass), each process's own peak RSS (VmHWM of that
+child, target < 1 GB) and CPU seconds (user + system, all threads: a figure the machine's load moves far
+less than wall time), and a RESULT line.
 """
 
 from __future__ import annotations
@@ -102,24 +105,35 @@ def child_raw(path: str) -> dict:
     for b in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=4096):  # the whole file: id + text
         nbytes += pc.sum(pc.binary_length(b.column("text"))).as_py()
         docs += b.num_rows
-    return {"seconds": time.perf_counter() - t0, "text_bytes": nbytes, "docs": docs}
+    return {"seconds": time.perf_counter() - t0, "text_bytes": nbytes, "docs": docs, "cpu_s": _cpu()}
 
 
-def child_exact(path: str) -> dict:
+def _cpu() -> float:
+    import resource
+
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
+def child_exact(path: str, excerpts: bool = True) -> dict:
     from dataaudit.config import ReadConfig
     from dataaudit.io.sources import DocSource
-    from dataaudit.passes.exact import run_exact
+    from dataaudit.passes.exact import ExactConfig, run_exact
 
     t0 = time.perf_counter()
     out = Path(tempfile.mkdtemp(prefix="exact-bench-"))
     src = DocSource(path, split="train", read=ReadConfig(id_column="id"))
     try:
-        res = run_exact({"train": src}, out)
+        res = run_exact({"train": src}, out, config=ExactConfig() if excerpts else ExactConfig(excerpt_chars=0))
     finally:
         shutil.rmtree(out, ignore_errors=True)
     s = res.summary["splits"]["train"]
     return {"seconds": time.perf_counter() - t0, "text_bytes": s["bytes"], "docs": s["docs"],
-            "dup_docs": s["dup_docs"]}
+            "dup_docs": s["dup_docs"], "cpu_s": _cpu()}
+
+
+def child_exact0(path: str) -> dict:
+    return child_exact(path, excerpts=False)
 
 
 def run_child(kind: str, path: Path) -> dict:
@@ -149,28 +163,41 @@ def main() -> None:
         make_corpus(path, args.gb)
         print(f"generated {path} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     size = path.stat().st_size
-    runs: dict[str, list[dict]] = {"raw": [], "exact": []}
+    runs: dict[str, list[dict]] = {"raw": [], "exact": [], "exact0": []}
     for _ in range(args.repeat):            # alternated, so each exact run is paired with a raw run in time
-        for kind in ("raw", "exact"):
+        for kind in ("raw", "exact", "exact0"):
             runs[kind].append(run_child(kind, path))
     mb = runs["raw"][0]["text_bytes"] / 1e6
     rate = {k: [mb / r["seconds"] for r in v] for k, v in runs.items()}
     rss = {k: [r["peak_rss_mb"] for r in v] for k, v in runs.items()}
+    cpu = {k: [r["cpu_s"] for r in v] for k, v in runs.items()}
     print(f"corpus: {path.name}, {size / 1e9:.2f} GB on disk, {runs['raw'][0]['docs']:,} docs, {mb:,.0f} MB of "
-          f"text (cpu count {os.cpu_count()}, {args.repeat} paired runs; median [min, max])")
-    for k, label in (("raw", "raw pyarrow read"), ("exact", "dataaudit exact pass")):
-        r, m = spread(rate[k], 1), spread(rss[k], 0)
+          f"text (cpu count {os.cpu_count()}, {args.repeat} repeats, runs alternated; median [min, max])")
+    for k, label in (("raw", "raw pyarrow read"), ("exact", "dataaudit exact pass"),
+                     ("exact0", "  without excerpts")):
+        r, m, c = spread(rate[k], 1), spread(rss[k], 0), spread(cpu[k], 1)
         print(f"{label:22} {r['median']:7.1f} MB/s [{r['min']}, {r['max']}]   peak RSS {m['median']:.0f} MB "
-              f"[{m['min']:.0f}, {m['max']:.0f}]")
+              f"[{m['min']:.0f}, {m['max']:.0f}]   CPU {c['median']} s [{c['min']}, {c['max']}]")
     ratio = ratio_spread(rate["exact"], rate["raw"])
+    ratio0 = ratio_spread(rate["exact0"], rate["raw"])
+    cpu_ratio = ratio_spread(cpu["raw"], cpu["exact"])
+    cpu_ratio0 = ratio_spread(cpu["raw"], cpu["exact0"])
     print(f"exact / raw rate: {ratio['median']} [{ratio['min']}, {ratio['max']}] (target >= 0.60); "
           f"exact peak RSS max {max(rss['exact']):.0f} MB (target < 1024); duplicates found: "
           f"{runs['exact'][0]['dup_docs']:,}")
+    print(f"without excerpts / raw rate: {ratio0['median']} [{ratio0['min']}, {ratio0['max']}]; CPU seconds raw / "
+          f"exact: {cpu_ratio['median']} [{cpu_ratio['min']}, {cpu_ratio['max']}], raw / without excerpts: "
+          f"{cpu_ratio0['median']} [{cpu_ratio0['min']}, {cpu_ratio0['max']}]")
     result_line("exact", figures={"exact_mb_per_s": spread(rate["exact"], 1),
-                                  "exact_peak_rss_mb": spread(rss["exact"], 0)},
+                                  "exact_peak_rss_mb": spread(rss["exact"], 0),
+                                  "exact_cpu_s": spread(cpu["exact"], 2),
+                                  "exact_no_excerpts_mb_per_s": spread(rate["exact0"], 1),
+                                  "exact_no_excerpts_cpu_s": spread(cpu["exact0"], 2)},
                 baselines={"raw_pyarrow_mb_per_s": spread(rate["raw"], 1),
-                           "raw_peak_rss_mb": spread(rss["raw"], 0)},
-                ratios={"exact_over_raw": ratio}, corpus={"gb_on_disk": round(size / 1e9, 3), "text_mb": round(mb),
+                           "raw_peak_rss_mb": spread(rss["raw"], 0), "raw_cpu_s": spread(cpu["raw"], 2)},
+                ratios={"exact_over_raw": ratio, "exact_no_excerpts_over_raw": ratio0,
+                        "raw_cpu_over_exact_cpu": cpu_ratio, "raw_cpu_over_exact_no_excerpts_cpu": cpu_ratio0},
+                corpus={"gb_on_disk": round(size / 1e9, 3), "text_mb": round(mb),
                                                           "docs": runs["raw"][0]["docs"]},
                 targets={"exact_over_raw": ">= 0.60", "peak_rss_mb": "< 1024"}, quick=args.quick)
 
