@@ -4,7 +4,8 @@
   exact pass's normalize-and-hash loop, which calls XXH3-128 from the ``xxhash`` package's extension (or
   the system libxxhash), found with dlopen at run time: nothing of xxhash is compiled in;
 - ``dataaudit._fastminhash``: the permutation-and-min step of MinHash (``dataaudit.passes.lsh``), with an
-  AVX2 kernel chosen at run time on x86 and portable loops elsewhere.
+  AVX-512 or AVX2 kernel chosen at run time on x86 (function targets: no -m flags needed) and portable
+  loops elsewhere.
 
 If one cannot be compiled (no C compiler), dataaudit falls back to the numpy/Python path with identical results.
 """
