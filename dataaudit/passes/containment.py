@@ -26,8 +26,6 @@ small side.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -273,8 +271,7 @@ def run_containment(small: dict[str, Source], large: Source, config: Containment
         if uses_read_tasks(engine):
             from .containment_shards import ShardedContainment
 
-            spill = Path(tempfile.mkdtemp(prefix=".containment-spill-", dir=out_dir))
-            sharded = ShardedContainment(engine, small, large, cfg, normalize, progress, spill)
+            sharded = ShardedContainment(engine, small, large, cfg, normalize, progress)
             index = _Index(small, cfg, normalize, progress, side=sharded)
             df, hit_uid, hit_doc, train_names, n_train = sharded.stream_large(index, _Hits(len(index.uniq), cfg))
         else:
@@ -319,7 +316,6 @@ def run_containment(small: dict[str, Source], large: Source, config: Containment
     finally:
         if sharded is not None:
             sharded.close()
-            shutil.rmtree(spill, ignore_errors=True)
     write_parquet_atomic(out_dir / "containment.parquet", table)
     return _result(cfg, normalize, index, table, flagged, n_train, common, top, train_split)
 

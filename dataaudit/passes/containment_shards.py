@@ -13,19 +13,10 @@ reads, or a batch the driver read where a source cannot be sharded), results in 
 The driver never holds text; the table is the one the local path writes (same order of documents, the same
 hits, the same compaction outcome: a hit is dropped when its n-gram's final doc frequency passes the cap,
 whenever the compaction runs).
-
-The index parts and the hits (MBs per piece) come back as files in the spill directory (``.containment-spill-*``
-inside the output directory, which on a cluster must be shared storage), not as task results: a result Ray
-hands over through its object store is mapped into the driver, and those pages count in (and stay in) the
-driver's resident set next to the index built from them; read from a file, a part is the driver's own memory
-and is freed once it is in the index.
 """
 
 from __future__ import annotations
 
-import os
-import pickle
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,29 +36,6 @@ def _init(cfg, normalize, lookup) -> None:
 def word_counts_piece(batches) -> np.ndarray:
     parts = [_c._word_counts(normalize_array(_c._column(b, "text"), _STATE["normalize"])) for b in batches]
     return np.concatenate(parts) if parts else np.zeros(0, np.int64)
-
-
-def _to_file(obj, spill: str, name: str) -> str:
-    path = os.path.join(spill, name)
-    with open(path + ".tmp", "wb") as f:
-        pickle.dump(obj, f, protocol=5)
-    os.replace(path + ".tmp", path)           # a retried task rewrites it whole
-    return path
-
-
-def _from_file(path: str):
-    with open(path, "rb") as f:
-        obj = pickle.load(f)
-    os.unlink(path)
-    return obj
-
-
-def parts_file_piece(batches, n: int, spill: str, task: str) -> str:
-    return _to_file(parts_piece(batches, n), spill, f"parts-{task}.pkl")
-
-
-def hits_file_piece(batches, spill: str, task: int) -> str:
-    return _to_file(hits_piece(batches), spill, f"hits-{task:06d}.pkl")
 
 
 def parts_piece(batches, n: int) -> tuple:
@@ -109,9 +77,8 @@ def excerpts_piece(batches, wanted: tuple) -> list[str]:
 class ShardedContainment:
     """The small side for ``containment._Index`` (``word_counts``, ``parts``), then train and excerpts."""
 
-    def __init__(self, engine: Any, small: dict, large: Any, cfg, normalize, progress, spill: Path) -> None:
+    def __init__(self, engine: Any, small: dict, large: Any, cfg, normalize, progress) -> None:
         self.engine, self.cfg, self.normalize, self.progress = engine, cfg, normalize, progress
-        self.spill = str(Path(spill).resolve())          # the workers run in their own directories
         self.large = large
         self.runner = engine.pool(_init, (cfg, normalize, None))
         self.small = {k: Pieces(engine, self.runner, s) for k, s in small.items()}
@@ -122,9 +89,7 @@ class ShardedContainment:
 
     def parts(self, split: str, n: int):
         self.sizes[split] = []
-        code = list(self.small).index(split)
-        for path in self.small[split].map(parts_file_piece, n, self.spill, select=lambda k, _: f"{code}-{k:06d}"):
-            part = _from_file(path)
+        for part in self.small[split].map(parts_piece, n):
             self.sizes[split].append(len(part[4]))
             yield part
 
@@ -132,9 +97,7 @@ class ShardedContainment:
         """Train against the index on fresh workers that hold its lookup part; ``hits.result()``."""
         self.runner.close()
         self.runner = self.engine.pool(_init, (self.cfg, self.normalize, index.lookup_only()))
-        for path in Pieces(self.engine, self.runner, self.large).map(hits_file_piece, self.spill,
-                                                                     select=lambda k, _: k):
-            piece_hits, n = _from_file(path)
+        for piece_hits, n in Pieces(self.engine, self.runner, self.large).map(hits_piece):
             hits.add(piece_hits, n)
             if self.progress:
                 self.progress("containment: stream train", n)
