@@ -75,14 +75,57 @@ def _child(fn: str, *args) -> tuple[float, float, dict]:
     return wall, peak / 2**20, json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def child_score(data: str, cache: str, out: str, fit_on: str, chunk: int) -> dict:
-    """``dataaudit score DATA --model default`` through the API, with ``chunk`` documents a scoring chunk."""
+def _tree_peaks(cmd: list[str], env: dict | None = None) -> tuple[float, float, float, subprocess.CompletedProcess]:
+    """Run ``cmd``; (wall s, its own peak RSS MB, the largest peak RSS MB of any process it started, result).
+    Each process's ``VmHWM`` is read from /proc while it runs (children found through /proc/PID/task/*/children)."""
+    import time
+
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    peaks: dict[int, int] = {}
+
+    def hwm(pid: int) -> None:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peaks[pid] = max(peaks.get(pid, 0), int(line.split()[1]) * 1024)
+                        break
+        except OSError:
+            pass
+
+    def kids(pid: int) -> list[int]:
+        out = []
+        try:
+            for t in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{t}/children") as f:
+                    out += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+        return out
+
+    while p.poll() is None:
+        todo = [p.pid]
+        while todo:
+            q = todo.pop()
+            hwm(q)
+            todo += kids(q)
+        time.sleep(0.05)
+    out, err = p.communicate()
+    own = peaks.get(p.pid, 0) / 2**20
+    other = max((v for k, v in peaks.items() if k != p.pid), default=0) / 2**20
+    return time.perf_counter() - t0, own, other, subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+def child_score(data: str, cache: str, out: str, fit_on: str, chunk: int, workers: int = 1) -> dict:
+    """``dataaudit score DATA --model default`` through the API, with ``chunk`` documents a scoring chunk
+    and ``workers`` processes (more than 1: spawned workers score, the driver reads, merges and writes)."""
     from dataaudit.api.score import ScoreJobConfig, score_corpus
     from dataaudit.config import ReadConfig
     from dataaudit.passes.score import ScoreConfig
 
     cfg = ScoreJobConfig(model="default", fit_on=fit_on, cache_dir=cache, read=ReadConfig(id_column="id",
-                         batch_size=64), score=ScoreConfig(chunk_docs=chunk))
+                         batch_size=64), score=ScoreConfig(chunk_docs=chunk), workers=workers)
     r = score_corpus(data, out_dir=out, config=cfg)
     return {"docs": r.summary["score"]["docs"]} if "score" in r.summary else {}
 
@@ -115,12 +158,18 @@ def main() -> None:
     ap.add_argument("--chunk-docs", type=int, default=128, help="ScoreConfig.chunk_docs (default 128; the "
                     "CLI's is 2,048, so a 1x corpus smaller than that measures a growing first chunk)")
     ap.add_argument("--only", choices=("exact", "score"), help="run one half only")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="scoring rows: worker processes "
+                    "(default 1 2; with more than 1 the peak of the driver and of the largest worker)")
+    ap.add_argument("--untuned", action="store_true", help="also a 1-process row with glibc malloc left as it "
+                    "is (DATAAUDIT_MALLOC_TUNING=0, see dataaudit/passes/score/heap.py): the baseline")
+    ap.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16], help="corpus sizes (default 1 4 16)")
     ap.add_argument("--no-before", action="store_true", help="skip the pre-change exact pass baseline")
     add_common_args(ap, repeat=1)
     a = ap.parse_args()
     import exact as exact_bench
 
-    scales = (1, 4, 16)
+    scales = tuple(a.scales)
+    top = scales[-1]
     chunk = 20000
     if a.quick:
         a.exact_mb, a.score_mb, a.repeat, chunk = 2.5, 0.02, 1, 1000
@@ -151,11 +200,11 @@ def main() -> None:
         print(f"exact {s:2d}x: {info['text_mb']:7.1f} MB text, {info['docs']:,} docs, {info['dup_docs']:,} dup, "
               f"{info['leaked']:,} leaked: peak RSS {ex[s]['peak_mb']['median']:.0f} MB"
               + (f" (before: {ex[s]['before_peak_mb']['median']:.0f} MB)" if before else ""), flush=True)
-    ratios = {"exact_peak_16x_over_1x": round(ex[16]["peak_mb"]["median"] / ex[1]["peak_mb"]["median"], 3)} \
+    ratios = {"exact_peak_16x_over_1x": round(ex[top]["peak_mb"]["median"] / ex[scales[0]]["peak_mb"]["median"], 3)} \
         if ex else {}
     if before and ex:
-        ratios["before_exact_peak_16x_over_1x"] = round(ex[16]["before_peak_mb"]["median"]
-                                                        / ex[1]["before_peak_mb"]["median"], 3)
+        ratios["before_exact_peak_16x_over_1x"] = round(ex[top]["before_peak_mb"]["median"]
+                                                        / ex[scales[0]]["before_peak_mb"]["median"], 3)
     sc: dict[int, dict] = {}
     valid = CORPORA / "wikitext-2" / "valid.txt"
     fit_on = a.data / "mem-fit-wikitext2-valid.jsonl"
@@ -175,22 +224,37 @@ def main() -> None:
         _score_docs(warm, 0.01)
         o = Path(tempfile.mkdtemp(prefix="mem-score-"))
         subprocess.run(_score_cmd(warm, cache, o / "out", fit_on), check=True, capture_output=True)  # fit, cache
-        for s in scales:
-            data = a.data / f"mem-score-{a.score_mb * s:g}mb.jsonl"
-            n = _score_docs(data, a.score_mb * s)
-            runs = []
-            for _ in range(a.repeat):
-                shutil.rmtree(cache / "scores", ignore_errors=True)     # every document scored, cache filled
-                shutil.rmtree(o / "out", ignore_errors=True)
-                wall, peak, _ = _child("child_score", str(data), str(cache), str(o / "out"), str(fit_on),
-                                       a.chunk_docs)
-                runs.append((wall, peak))
-            sc[s] = {"text_mb": round(a.score_mb * s, 3), "docs": n, "peak_mb": spread([r[1] for r in runs], 0),
-                     "seconds": spread([r[0] for r in runs], 1)}
-            print(f"score {s:2d}x: {a.score_mb * s:g} MB text, {n:,} docs: peak RSS {sc[s]['peak_mb']['median']:.0f} "
-                  f"MB in {sc[s]['seconds']['median']:.0f} s", flush=True)
+        for w in list(a.workers) + (["1-untuned"] if a.untuned else []):
+            env = dict(os.environ, DATAAUDIT_MALLOC_TUNING="0") if w == "1-untuned" else None
+            nw, w = (1 if env else w), str(w)
+            sc[w] = {}
+            for s in scales:
+                data = a.data / f"mem-score-{a.score_mb * s:g}mb.jsonl"
+                n = _score_docs(data, a.score_mb * s)
+                runs = []
+                for _ in range(a.repeat):
+                    shutil.rmtree(cache / "scores", ignore_errors=True)     # every document scored, cache filled
+                    shutil.rmtree(o / "out", ignore_errors=True)
+                    code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import memory; "
+                            f"print(json.dumps(memory.child_score(*{(str(data), str(cache), str(o / 'out'), str(fit_on), a.chunk_docs, nw)!r})))")
+                    wall, own, worker, p = _tree_peaks([sys.executable, "-c", code], env)
+                    if p.returncode:
+                        raise SystemExit(f"child_score failed: {p.stderr.strip().splitlines()[-3:]}")
+                    runs.append((wall, own, worker))
+                r = sc[w][s] = {"text_mb": round(a.score_mb * s, 3), "docs": n,
+                                "peak_mb": spread([x[1] for x in runs], 0), "seconds": spread([x[0] for x in runs], 1)}
+                if nw > 1:
+                    r["worker_peak_mb"] = spread([x[2] for x in runs], 0)
+                print(f"score workers={w} {s:2d}x: {a.score_mb * s:g} MB text, {n:,} docs: peak RSS "
+                      f"{r['peak_mb']['median']:.0f} MB" + (f" (driver), {r['worker_peak_mb']['median']:.0f} MB "
+                      f"(largest worker)" if nw > 1 else "") + f" in {r['seconds']['median']:.0f} s", flush=True)
+            if len(scales) > 1:
+                ratios[f"score_w{w}_peak_{top}x_over_{scales[0]}x"] = round(
+                    sc[w][top]["peak_mb"]["median"] / sc[w][scales[0]]["peak_mb"]["median"], 3)
+                if nw > 1:
+                    ratios[f"score_w{w}_worker_peak_{top}x_over_{scales[0]}x"] = round(
+                        sc[w][top]["worker_peak_mb"]["median"] / sc[w][scales[0]]["worker_peak_mb"]["median"], 3)
         shutil.rmtree(o, ignore_errors=True)
-        ratios["score_peak_16x_over_1x"] = round(sc[16]["peak_mb"]["median"] / sc[1]["peak_mb"]["median"], 3)
     if skipped:
         print(f"score: skipped ({skipped})")
     print("ratios: " + ", ".join(f"{k} {v}" for k, v in ratios.items()))

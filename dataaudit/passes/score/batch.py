@@ -81,6 +81,9 @@ def unregister(model) -> None:
 def init_worker(spec: dict[str, Any], cfg: ScoreConfig) -> None:
     """Engine initializer: load the model once per worker. Never raises (a pool initializer that raises is
     restarted forever); a failure is kept and raised by the first ``score_chunk``."""
+    from .heap import bound_heap
+
+    bound_heap()        # as in the driver: a worker's heap does not grow with the chunks it scores
     _WORKER.clear()
     _WORKER["cfg"] = cfg
     try:
@@ -107,4 +110,9 @@ def score_chunk(texts: list[str]) -> tuple[list[dict[str, Any]], int]:
     def count(n: int) -> None:
         tokens[0] += n
 
-    return score_texts(_WORKER["model"], texts, _WORKER["cfg"], on_batch=count), tokens[0]
+    try:
+        return score_texts(_WORKER["model"], texts, _WORKER["cfg"], on_batch=count), tokens[0]
+    finally:
+        from .heap import trim
+
+        trim()          # the chunk's tensors are freed: give their pages back before the next one

@@ -26,6 +26,7 @@ from ...records import PassResult
 from .batch import init_worker, model_spec, register, score_chunk, score_texts, unregister
 from .cache import ScoreCache, cache_key, doc_hash
 from .config import META_KEY, SCORE_SCHEMA, ScoreConfig, resolve_settings
+from .heap import bound_heap, trim
 from .output import Output
 from .stats import aggregate
 
@@ -137,6 +138,7 @@ def run_score(data: Any, *, model: Any, config: ScoreConfig | None = None, read:
     if model is None:
         raise ConfigError("run_score needs a model; resolve one with dataaudit.model.resolve_model(None, "
                           "corpus=...) (fits the byte-level default), or call score(data, fit_on=...)")
+    bound_heap()        # fixed glibc mmap / trim thresholds: peak RSS does not grow with the corpus (heap.py)
     m = model if isinstance(model, ReferenceModel) else load_model(model, device=device)
     cfg = config or ScoreConfig()
     settings = resolve_settings(m, cfg)
@@ -242,23 +244,9 @@ def run_score(data: Any, *, model: Any, config: ScoreConfig | None = None, read:
     return run
 
 
-_TRIM: list = []
-
-
 def _trim() -> None:
-    """Hand freed heap memory back to the OS after each chunk (glibc ``malloc_trim(3)``). Without it glibc
-    keeps the freed blocks of every tensor shape a chunk used, and peak RSS grew with the number of chunks
-    (measured: 791 / 1,143 / 2,083 MB for 352 / 1,387 / 5,685 documents, chunks of 128; with the trim a
-    loop over new chunks stays at ~345 MB). A no-op where there is no glibc."""
-    if not _TRIM:
-        try:
-            import ctypes
-
-            _TRIM.append(ctypes.CDLL("libc.so.6").malloc_trim)
-        except (OSError, AttributeError):
-            _TRIM.append(None)
-    if _TRIM[0] is not None:
-        _TRIM[0](0)
+    """Hand freed heap memory back to the OS after each chunk (``heap.trim``: glibc ``malloc_trim(3)``)."""
+    trim()
 
 
 def _chunks(data, read, chunk, split, bad_log):
