@@ -90,7 +90,8 @@ def canonical(path: str, schema: pa.Schema) -> None:
 
 def group_merged(item: tuple) -> dict:
     """One bucket: concatenate the tasks' files (in task order, ``seq`` shifted by each task's base) into
-    ``out`` in canonical batches, then ``group(out, rows, *rest)``. The task files are removed once copied."""
+    ``out`` in canonical batches, then ``group(out, rows, *rest)``. The task files are left in place (the
+    driver removes them once the result is in), so a task Ray reruns after its worker died finds them."""
     parts, out, schema, group, rest = item
     col = schema.get_field_index("seq")
     rows = 0
@@ -106,8 +107,6 @@ def group_merged(item: tuple) -> dict:
         for b in _chunks(shifted()):
             w.write_batch(b)
             rows += b.num_rows
-    for path, _ in parts:
-        os.unlink(path)
     return group((str(out), rows, *rest))
 
 
@@ -168,9 +167,12 @@ class ShardedExact:
         for t in tasks:                               # plan order: seq order inside every bucket
             for k, path, _rows in t["files"]:
                 parts.setdefault(k, []).append((path, t["base"]))
+        keys = sorted(parts)
         items = ((parts[k], self.spill / f"b-{k:03d}.arrow", self.schema, group, (*rest, f"g{k:03d}"))
-                 for k in sorted(parts))
-        yield from self.runner.map(group_merged, items)
+                 for k in keys)
+        for k, r in zip(keys, self.runner.map(group_merged, items)):
+            spill_io.remove(p for p, _ in parts.pop(k))    # bucket k is grouped: its task files can go
+            yield r
 
     def texts(self, wanted: dict[str, set[str]], limit: int | None, look_up: Callable) -> dict:
         """(split, doc_id) -> text of the wanted ids; unsharded splits through ``look_up`` on the driver."""
