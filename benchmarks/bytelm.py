@@ -22,6 +22,12 @@
 ``--quick`` is a smoke check (a small fit, small sets). Ends with a ``RESULT {json}`` line.
 
     python benchmarks/bytelm.py [--repeat 1] [--quick] [--config JSON] [--steps N] [--threads 2]
+    python benchmarks/bytelm.py --tuning-only --save-model DIR [--config JSON]   # while changing the model
+    python benchmarks/bytelm.py --skip-tuning --model DIR/seed0                  # the one held-out look
+
+``--tuning-only`` scores nothing held out (not even the bits per byte); ``--model`` evaluates a model saved
+by ``--save-model`` (the fit is deterministic for a seed, so a saved default fit is the default's model)
+without fitting again. Tuning-set experiments and their figures are recorded in docs/scoring.md.
 
 Needs ../shared/corpora (or $DATAAUDIT_CORPORA); prints a skipped RESULT line when it is absent.
 """
@@ -165,6 +171,7 @@ def main() -> int:
     ap.add_argument("--per-seed", type=int, default=30, help="junk documents per kind and seed (10 seeds a set)")
     ap.add_argument("--normal", type=int, default=400, help="held-out normal test paragraphs (>= 200 characters)")
     ap.add_argument("--tuning-only", action="store_true", help="report the TUNING set only (while changing the model)")
+    ap.add_argument("--skip-tuning", action="store_true", help="report the HELD-OUT set only (the final, single look)")
     ap.add_argument("--save-model", default=None, help="save each fitted model to DIR/seed<S>")
     ap.add_argument("--model", default=None, help="evaluate this saved model (from --save-model) instead of fitting")
     args = ap.parse_args()
@@ -188,7 +195,8 @@ def main() -> int:
     fit_docs = paragraphs(c / "wikitext-2" / "valid.txt")
     test = paragraphs(c / "wikitext-2" / "test.txt")
     # TUNING normal text: valid paragraphs outside the fit sample (the sample does not depend on the seed)
-    in_fit = {d for _, d in sample_corpus(fit_docs, ByteLMConfig(**over).sample_bytes)}
+    fit_cfg = load_bytelm(args.model).cfg if args.model else ByteLMConfig(**over)   # a saved model: its own sample
+    in_fit = {d for _, d in sample_corpus(fit_docs, fit_cfg.sample_bytes)}
     tune_normal = [t for t in fit_docs if t.encode() not in in_fit and len(t) >= 200][:args.normal]
     tune_junk = make_junk([t for t in fit_docs if len(t) >= 200], TUNING_SEEDS, args.per_seed)
     # HELD-OUT: a block of test text for bits per byte, then other test paragraphs as normal text and junk source
@@ -242,7 +250,8 @@ def main() -> int:
             print(line + f"; load {os.getloadavg()}", flush=True)
             if fi["stopped_by_max_seconds"]:
                 print(f"  WARNING: {fi['warning']}; the figures below are of that shorter fit", flush=True)
-            tune_runs.append(evaluate_set(model, tune_normal, tune_junk, local_seed=0))
+            if not args.skip_tuning:
+                tune_runs.append(evaluate_set(model, tune_normal, tune_junk, local_seed=0))
             if not args.tuning_only:
                 ho_runs.append(evaluate_set(model, ho_normal, ho_junk, local_seed=1000))
     print(f"\nmachine: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, load average {load0} at the "
@@ -255,7 +264,7 @@ def main() -> int:
                                                          f"; held-out bits/byte {fs['heldout_bpb']} (target <= 2.6)"))
     per_kind = args.per_seed * len(TUNING_SEEDS)
     ts = print_set("TUNING set (valid paragraphs outside the fit sample, junk seeds 0..9)", tune_runs,
-                   len(tune_normal), per_kind)
+                   len(tune_normal), per_kind) if tune_runs else None
     hs = None
     if ho_runs:
         hs = print_set("HELD-OUT set (test paragraphs, junk seeds 1000..1009; never tuned on)", ho_runs,
@@ -267,7 +276,7 @@ def main() -> int:
     result_line("bytelm", figures={"fit_s": fs["fit_s"], "fit_cpu_s": fs["fit_cpu_s"], "steps_done": fs["steps_done"],
                                    "fits_stopped": n_stopped, "heldout_bpb": fs.get("heldout_bpb"),
                                    "score_bytes_per_s": fs.get("score_bytes_per_s"),
-                                   "heldout_auroc": pick(hs) if hs else None, "tuning_auroc": pick(ts)},
+                                   "heldout_auroc": pick(hs) if hs else None, "tuning_auroc": pick(ts) if ts else None},
                 heldout_full=hs, tuning_full=ts, seeds=seeds, config=over, quick=args.quick,
                 sets={"tuning": {"normal": len(tune_normal), "junk_seeds": list(TUNING_SEEDS)},
                       "heldout": {"normal": len(ho_normal), "junk_seeds": list(HELDOUT_SEEDS)}},
