@@ -1,6 +1,7 @@
 """Peak memory as the corpus grows 1x, 4x, 16x: the exact pass and scoring with the embedded byte model.
 
     python benchmarks/memory.py [--exact-mb 50] [--score-mb 0.25] [--repeat 1] [--quick] [--only exact|score]
+                                [--workers 1 2] [--scales 1 4 16] [--untuned]
 
 Every figure is the peak RSS (VmHWM) of a fresh child process that does only that work, read from /proc
 while it runs (``_bench.run_child_rss``), never ``ru_maxrss`` inherited from the parent that generated the
@@ -14,7 +15,10 @@ corpus.
           ``ScoreConfig(chunk_docs=--chunk-docs)``) on WikiText-2 train-style paragraphs (test
           split, repeated with a number prefix so every document is new), model fitted once beforehand on
           WikiText-2 valid and cached (the fit is not measured); the score cache starts empty each run.
-Prints each size's peak RSS and the ratio 16x / 1x (flat = close to 1), and a RESULT line.
+          One row per ``--workers`` count: with more than 1 the driver's peak and the largest worker's peak
+          (every process of the tree is read from /proc). ``DATAAUDIT_MALLOC_TUNING=0`` in the environment
+          (or ``--untuned`` for an extra 1-process row) measures scoring with glibc malloc left as it is.
+Prints each size's peak RSS and the ratio largest / smallest scale (flat = close to 1), and a RESULT line.
 """
 
 from __future__ import annotations
