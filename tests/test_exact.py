@@ -101,3 +101,30 @@ def test_threaded_hashing_matches_one_piece():
     whole = hash_batch(texts).to_pylist()
     assert b"".join(whole) == _digests(texts, DEFAULT_NORMALIZE)
     assert whole[5] == whole[705] != whole[6]
+
+
+def test_excerpts_are_the_listed_documents_own_text(tmp_path):
+    """Excerpts come from the excerpt file by position: each is the start of that very document's text (with
+    its whitespace collapsed, non-ASCII kept), wherever in the input it sits, and 0 excerpt chars gives none."""
+    filler = [(f"f{i}", f"filler document number {i} " * 3) for i in range(3000)]
+    late = [("g1", "Ünïcode  copy\tÀ " + "x" * 300), ("g2", "ünïcode copy à " + "x" * 300)]   # same normalized
+    train = {"doc_id": [d for d, _ in filler + late], "text": [t for _, t in filler + late]}
+    val = {"doc_id": ["v1", "v2"], "text": ["filler document number 2999 " * 3, "not anywhere"]}
+
+    def table(cols, split):
+        return pa.Table.from_pylist([{"doc_id": d, "split": split, "text": t, "source": split, "row": i}
+                                     for i, (d, t) in enumerate(zip(cols["doc_id"], cols["text"]))],
+                                    schema=DOC_SCHEMA)
+
+    def sources():
+        return {"train": lambda: table(train, "train").to_batches(max_chunksize=512),
+                "val": lambda: table(val, "val").to_batches(max_chunksize=512)}
+
+    res = run_exact(sources(), tmp_path / "a", config=ExactConfig(excerpt_chars=40))
+    groups = {g["first_doc_id"]: g for g in res.findings["duplicate_groups"]}
+    assert groups["g1"]["excerpt"] == ("Ünïcode copy À " + "x" * 300)[:37] + "..."
+    assert "seq" not in groups["g1"]
+    (leak,) = res.findings["leaks"]
+    assert leak["doc_id"] == "v1" and leak["excerpt"] == ("filler document number 2999 " * 3).strip()[:37] + "..."
+    res0 = run_exact(sources(), tmp_path / "b", config=ExactConfig(excerpt_chars=0))
+    assert all("excerpt" not in g for g in res0.findings["duplicate_groups"])

@@ -314,30 +314,16 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class _Top:
-    """The first ``k`` rows by ``keys`` of a stream of sorted chunks; of equal rows the earlier stays (as a
-    stable sort of the whole table would keep them)."""
-
-    def __init__(self, keys: list[tuple[str, str]], k: int) -> None:
-        self.keys, self.k, self.t = keys, k, None
-
-    def add(self, t: pa.Table) -> None:
-        t = t if self.t is None else pa.concat_tables([self.t, t])
-        self.t = t.sort_by(self.keys).slice(0, self.k)
-
-    def rows(self) -> list[dict]:
-        return self.t.to_pylist() if self.t is not None else []
-
-
 def _write_sorted(path: Path, runs: list[Path], schema: pa.Schema, run_schema: pa.Schema, keys, bound: int,
                   on_chunk) -> None:
     """Merge the sorted runs into one Parquet file (zstd, atomic), chunk by chunk; ``on_chunk`` sees each."""
     with atomic_path(path) as tmp:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
             def emit(t: pa.Table) -> None:
+                seq = t.column("seq")
                 t = t.drop(["seq"]).cast(schema)
                 w.write_table(t)
-                on_chunk(t)
+                on_chunk(t.append_column("seq", seq))
 
             spill_io.merge_runs(runs, run_schema, keys, bound, emit)
 
@@ -363,7 +349,7 @@ def _group_all(items: list[tuple], engine, sharded=None, tasks=None) -> Iterator
         yield from map(_group_local, items)
 
 
-def _hash_on_driver(sources, spill, counts: dict, normalize, engine) -> None:
+def _hash_on_driver(sources, spill, counts: dict, normalize, engine, excerpts=None) -> None:
     seq = 0
     for split, make in sources.items():
         counts.setdefault(split, SplitCounts())
@@ -372,11 +358,31 @@ def _hash_on_driver(sources, spill, counts: dict, normalize, engine) -> None:
             nb = pc.binary_length(texts)
             h = hash_batch(texts, normalize, engine=engine)
             n = batch.num_rows
+            if excerpts is not None:
+                excerpts.add(seq, texts)
             spill.add(pa.RecordBatch.from_arrays(
                 [h, batch.column(0), pa.array([split] * n, pa.string()), pc.cast(nb, pa.int64()),
                  pa.array(np.arange(seq, seq + n, dtype=np.int64))], schema=HASH_RECORD))
             seq += n
             counts[split] += SplitCounts(docs=n, bytes=int(pc.sum(nb).as_py() or 0))   # counts add
+
+
+def _excerpts_by_seq(top_groups: list[dict], top_leaks: list[dict], config: ExactConfig,
+                     excerpts: spill_io.ExcerptFile) -> None:
+    """The excerpt of each listed leak and group from the excerpt file (their rows carry ``seq``, removed)."""
+    rows = top_leaks + top_groups
+    texts = excerpts.look_up({r["seq"] for r in rows})
+    for r in rows:
+        r["excerpt"] = _excerpt(*texts.get(r.pop("seq"), ("", False)), config.excerpt_chars)
+
+
+def _excerpt(text: str, more: bool, limit: int) -> str:
+    """``text`` (the first ``limit + 1`` characters of a document) as an excerpt: whitespace collapsed, cut to
+    ``limit``, and ending in "..." whenever the document goes on (``more``), even if collapsing shortened it."""
+    cut = _cut(text, limit)
+    if more and not cut.endswith("..."):
+        cut = cut[: max(0, limit - 3)] + "..."
+    return cut
 
 
 def _excerpts(top_groups: list[dict], top_leaks: list[dict], config: ExactConfig, look_up) -> None:
@@ -388,11 +394,17 @@ def _excerpts(top_groups: list[dict], top_leaks: list[dict], config: ExactConfig
         wanted.setdefault(r["split"], set()).add(r["doc_id"])
     for g in top_groups:
         wanted.setdefault(g["split"], set()).add(g["first_doc_id"])
-    texts = look_up(wanted, config.excerpt_chars + 1, look_up_texts)
+    n = config.excerpt_chars + 1
+    texts = look_up(wanted, n + 1, look_up_texts)     # one character more: whether the text goes on
+
+    def ex(key) -> str:
+        t = texts.get(key, "")
+        return _excerpt(t[:n], len(t) > n, config.excerpt_chars)
+
     for r in top_leaks:
-        r["excerpt"] = _cut(texts.get((r["split"], r["doc_id"]), ""), config.excerpt_chars)
+        r["excerpt"] = ex((r["split"], r["doc_id"]))
     for g in top_groups:
-        g["excerpt"] = _cut(texts.get((g["split"], g["first_doc_id"]), ""), config.excerpt_chars)
+        g["excerpt"] = ex((g["split"], g["first_doc_id"]))
 
 
 def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_dir: Path, *,
@@ -414,7 +426,7 @@ def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_di
     tmp = Path(tempfile.mkdtemp(prefix=".exact-spill-", dir=out_dir))
     counts: dict[str, SplitCounts] = {}
     bound = config.max_bucket_rows
-    sharded, failed = None, True
+    sharded, failed, excerpts = None, True, None
     try:
         if uses_read_tasks(engine):
             from .exact_tasks import ShardedExact
@@ -427,7 +439,9 @@ def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_di
         else:
             spill = spill_io.Spill([spill_io.first_byte_range(k, config.n_buckets)
                                     for k in range(config.n_buckets)], HASH_RECORD, tmp, "b")
-            _hash_on_driver(sources, spill, counts, normalize, engine)
+            if config.excerpt_chars:
+                excerpts = spill_io.ExcerptFile(tmp / "excerpts.arrow", config.excerpt_chars + 1)
+            _hash_on_driver(sources, spill, counts, normalize, engine, excerpts)
             tasks = None
             items = [(str(p), rows, bound, config.max_train_ids, train_split, f"g{k:03d}")
                      for k, (p, rows, _) in enumerate(spill.close())]
@@ -437,13 +451,13 @@ def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_di
                 counts[name] = counts.get(name, SplitCounts()) + SplitCounts(**c)
             dup_runs += [Path(p) for p in r["dups"]]
             leak_runs += [Path(p) for p in r["leaks"]]
-        groups = _Top([("group_size", "descending"), ("group_id", "ascending")], top)
-        leaks = _Top([("n_bytes", "descending"), ("doc_id", "ascending")], top)
+        groups = spill_io.Top([("group_size", "descending"), ("group_id", "ascending")], top)
+        leaks = spill_io.Top([("n_bytes", "descending"), ("doc_id", "ascending")], top)
         n_groups = [0]
 
         def on_dup(t: pa.Table) -> None:
             firsts = t.filter(pc.field("is_first")).select(["split", "group_id", "group_size", "first_doc_id",
-                                                             "n_bytes"])
+                                                             "n_bytes", "seq"])
             n_groups[0] += firsts.num_rows
             groups.add(firsts)
 
@@ -452,30 +466,25 @@ def run_exact(sources: dict[str, Callable[[], Iterable[pa.RecordBatch]]], out_di
         _write_sorted(out_dir / "exact_leaks.parquet", leak_runs, LEAKS_SCHEMA, LEAK_RUN, LEAK_KEYS, bound,
                       leaks.add)
         top_groups, top_leaks = groups.rows(), leaks.rows()
-        if sharded is not None:
-            _excerpts(top_groups, top_leaks, config, sharded.texts)
+        if excerpts is not None:
+            _excerpts_by_seq(top_groups, top_leaks, config, excerpts)
+        else:
+            for r in top_groups + top_leaks:
+                r.pop("seq", None)
+            if sharded is not None:
+                _excerpts(top_groups, top_leaks, config, sharded.texts)
         failed = False
     finally:
+        if excerpts is not None:
+            excerpts.close()
         if sharded is not None:
             sharded.close(error=failed)
         shutil.rmtree(tmp, ignore_errors=True)
-    return _result(counts, top_groups, n_groups[0], top_leaks, config, normalize, train_split,
-                   None if sharded is not None else sources)
+    return _result(counts, top_groups, n_groups[0], top_leaks, config, normalize, train_split)
 
 
 def _result(counts, top_groups: list[dict], n_groups: int, top_leaks: list[dict], config: ExactConfig,
-            normalize: NormalizeConfig, train_split: str, sources=None) -> PassResult:
-    if sources is not None and config.excerpt_chars:
-        wanted: dict[str, set[str]] = {}
-        for r in top_leaks:
-            wanted.setdefault(r["split"], set()).add(r["doc_id"])
-        for g in top_groups:
-            wanted.setdefault(g["split"], set()).add(g["first_doc_id"])
-        texts = look_up_texts(sources, wanted, config.excerpt_chars + 1)
-        for r in top_leaks:
-            r["excerpt"] = _cut(texts.get((r["split"], r["doc_id"]), ""), config.excerpt_chars)
-        for g in top_groups:
-            g["excerpt"] = _cut(texts.get((g["split"], g["first_doc_id"]), ""), config.excerpt_chars)
+            normalize: NormalizeConfig, train_split: str) -> PassResult:
     summary = {"splits": {k: v.to_dict() for k, v in counts.items()},
                "leaked_docs": sum(v.leaked_docs for v in counts.values()),
                "duplicate_groups": n_groups}

@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 READ_ROWS = 8192          # rows per record batch in run files (what a merge holds per run)
 
@@ -156,6 +157,69 @@ class RunWriter:
     def close(self) -> list[Path]:
         self._write()
         return self.paths
+
+
+class ExcerptFile:
+    """The first ``chars`` characters of every document, by ``seq``, in one Arrow file written while hashing.
+
+    The listed groups' first members and the listed leaks are found anywhere in the input; looking their
+    texts up in it again re-read (and re-decoded) nearly all of it. This file is written in ``seq`` order and
+    read once at the end, a batch at a time, for the wanted positions only: a few hundred bytes a document
+    instead of a second pass over the corpus.
+    """
+
+    SCHEMA = pa.schema([("seq", pa.int64()), ("excerpt", pa.large_string()), ("more", pa.bool_())])
+
+    def __init__(self, path: Path, chars: int) -> None:
+        self.path, self.chars = path, chars
+        self.writer = pa.ipc.new_stream(str(path), self.SCHEMA)
+
+    def add(self, seq0: int, texts: pa.Array) -> None:
+        cut = pc.utf8_slice_codeunits(texts, 0, self.chars).cast(pa.large_string())
+        more = pc.greater(pc.utf8_length(texts), self.chars)
+        self.writer.write_batch(pa.RecordBatch.from_arrays(
+            [pa.array(np.arange(seq0, seq0 + len(texts), dtype=np.int64)), cut, more], schema=self.SCHEMA))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def look_up(self, wanted: set[int]) -> dict[int, tuple[str, bool]]:
+        """seq -> (the text's first ``chars`` characters, whether the text goes on past them)."""
+        self.close()
+        out: dict[int, str] = {}
+        want = np.array(sorted(wanted), np.int64)
+        if not len(want):
+            return out
+        for b in read_batches(self.path):
+            seq = b.column(0).to_numpy()
+            if not len(seq):
+                continue
+            sel = want[(want >= seq[0]) & (want <= seq[-1])]
+            if len(sel):
+                texts, more = b.column(1), b.column(2)
+                for s_ in sel.tolist():
+                    i = s_ - int(seq[0])
+                    out[s_] = (texts[i].as_py() or "", bool(more[i].as_py()))
+            if want[-1] <= seq[-1]:
+                break
+        return out
+
+
+class Top:
+    """The first ``k`` rows by ``keys`` of a stream of sorted chunks; of equal rows the earlier stays (as a
+    stable sort of the whole table would keep them)."""
+
+    def __init__(self, keys: list[tuple[str, str]], k: int) -> None:
+        self.keys, self.k, self.t = keys, k, None
+
+    def add(self, t: pa.Table) -> None:
+        t = t if self.t is None else pa.concat_tables([self.t, t])
+        self.t = t.sort_by(self.keys).slice(0, self.k)
+
+    def rows(self) -> list[dict]:
+        return self.t.to_pylist() if self.t is not None else []
 
 
 FAN_IN = 32              # runs merged at once; more are merged in passes (a merge holds a batch per run)
