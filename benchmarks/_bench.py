@@ -26,6 +26,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any, Iterable, Sequence
 
@@ -109,6 +110,50 @@ def run_child_rss(cmd: Sequence[str], *, env: dict | None = None, timeout: float
     out, err = p.communicate()
     wall = time.perf_counter() - t0
     return wall, peak, subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+def hwm(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def run_tree_rss(cmd: Sequence[str], poll: float = 0.05, env: dict | None = None) -> tuple[float, int, dict[int, int], subprocess.CompletedProcess]:
+    """Like ``_bench.run_child_rss`` (the child's own VmHWM), plus the peak VmHWM of every descendant (the
+    engine's worker processes), read from /proc while they run."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as so, tempfile.TemporaryFile("w+") as se:
+        p = subprocess.Popen(list(cmd), stdout=so, stderr=se, text=True, env=env)
+        peak, kids = 0, {}
+        while p.poll() is None:
+            peak = max(peak, hwm(p.pid))
+            stack = children(p.pid)
+            while stack:
+                c = stack.pop()
+                kids[c] = max(kids.get(c, 0), hwm(c))
+                stack += children(c)
+            time.sleep(poll)
+        wall = time.perf_counter() - t0
+        so.seek(0)
+        se.seek(0)
+        done = subprocess.CompletedProcess(cmd, p.returncode, so.read(), se.read())
+    return wall, peak, {k: v for k, v in kids.items() if v}, done
 
 
 def self_peak_rss() -> int:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from _bench import add_common_args, result_line, run_child_rss, spread  # noqa: E402
+from _bench import add_common_args, result_line, run_child_rss, run_tree_rss, spread  # noqa: E402
 
 CORPORA = Path(os.environ.get("DATAAUDIT_CORPORA", ROOT.parent / "shared" / "corpora"))
 BEFORE = "2502030"      # the commit before the bounded exact pass
@@ -82,43 +82,8 @@ def _child(fn: str, *args) -> tuple[float, float, dict]:
 def _tree_peaks(cmd: list[str], env: dict | None = None) -> tuple[float, float, float, subprocess.CompletedProcess]:
     """Run ``cmd``; (wall s, its own peak RSS MB, the largest peak RSS MB of any process it started, result).
     Each process's ``VmHWM`` is read from /proc while it runs (children found through /proc/PID/task/*/children)."""
-    import time
-
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    peaks: dict[int, int] = {}
-
-    def hwm(pid: int) -> None:
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        peaks[pid] = max(peaks.get(pid, 0), int(line.split()[1]) * 1024)
-                        break
-        except OSError:
-            pass
-
-    def kids(pid: int) -> list[int]:
-        out = []
-        try:
-            for t in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{t}/children") as f:
-                    out += [int(x) for x in f.read().split()]
-        except OSError:
-            pass
-        return out
-
-    while p.poll() is None:
-        todo = [p.pid]
-        while todo:
-            q = todo.pop()
-            hwm(q)
-            todo += kids(q)
-        time.sleep(0.05)
-    out, err = p.communicate()
-    own = peaks.get(p.pid, 0) / 2**20
-    other = max((v for k, v in peaks.items() if k != p.pid), default=0) / 2**20
-    return time.perf_counter() - t0, own, other, subprocess.CompletedProcess(p.args, p.returncode, out, err)
+    wall, own, kids, done = run_tree_rss(cmd, env=env)
+    return wall, own / 2**20, max(kids.values(), default=0) / 2**20, done
 
 
 def child_score(data: str, cache: str, out: str, fit_on: str, chunk: int, workers: int = 1) -> dict:

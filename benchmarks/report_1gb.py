@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from _bench import add_common_args, load_average, result_line, skipped, spread  # noqa: E402
+from _bench import add_common_args, load_average, result_line, run_tree_rss, skipped, spread  # noqa: E402
 
 HTML_LIMIT = 2_000_000
 
@@ -140,50 +140,6 @@ def build_corpus(corpora: Path, mb: float, out: Path, seed: int = 0) -> dict:
 
 
 # ---------------------------------------------------------------- measuring a process tree
-def _hwm(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                out += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    return out
-
-
-def run_tree_rss(cmd: list[str], poll: float = 0.1) -> tuple[float, int, dict[int, int], subprocess.CompletedProcess]:
-    """Like ``_bench.run_child_rss`` (the child's own VmHWM), plus the peak VmHWM of every descendant (the
-    engine's worker processes), read from /proc while they run."""
-    t0 = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as so, tempfile.TemporaryFile("w+") as se:
-        p = subprocess.Popen(cmd, stdout=so, stderr=se, text=True)
-        peak, kids = 0, {}
-        while p.poll() is None:
-            peak = max(peak, _hwm(p.pid))
-            stack = _children(p.pid)
-            while stack:
-                c = stack.pop()
-                kids[c] = max(kids.get(c, 0), _hwm(c))
-                stack += _children(c)
-            time.sleep(poll)
-        wall = time.perf_counter() - t0
-        so.seek(0)
-        se.seek(0)
-        done = subprocess.CompletedProcess(cmd, p.returncode, so.read(), se.read())
-    return wall, peak, {k: v for k, v in kids.items() if v}, done
-
-
 # ---------------------------------------------------------------- baseline: datatrove on a sample
 def datatrove_sample(data: Path, sample_mb: float, python: str) -> float | None:
     """datatrove's four filters on the first ``sample_mb`` MB of documents, one process: MB/s."""
