@@ -113,4 +113,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    code = 2
+    try:
+        code = main()
+    except KeyboardInterrupt:            # Ctrl-C between main's own handler and here
+        print("dataaudit: interrupted", file=sys.stderr)
+    # The run is over (its outputs published, or left as they were). A Ctrl-C from here on would arrive while
+    # the interpreter shuts down, after it has put SIGINT back to the default action, and kill the process
+    # silently with -SIGINT (seen in tests/test_interrupt.py); ignoring it lets the exit code say what happened.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)

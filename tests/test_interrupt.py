@@ -55,7 +55,7 @@ def test_sigint_at_random_points_always_ends_the_run(big_corpus, tmp_path):
             # 2: our handler's exit; -SIGINT: the interpreter re-raised the signal while shutting down after
             # the handler had run (seen once in 30 tries with 2 workers). Either way the run ended at once.
             assert p.returncode in (2, -signal.SIGINT), (k, p.returncode, err)
-            assert "interrupted" in err, err
+            assert "interrupted" in err, (k, p.returncode, err)
             outcomes["interrupted"] += 1
             assert (out / "report.json").read_text() == before
         assert not list((out / ".dataaudit").glob("staging*")), k
