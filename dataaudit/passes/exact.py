@@ -25,6 +25,7 @@ from ..io.prefetch import prefetch
 from ..records import PassResult
 from ..text import DEFAULT_NORMALIZE, NormalizeConfig, normalized_blob, normalized_digests
 from . import exact_spill as spill_io
+from .exact_tasks import hash_records
 
 HASH_RECORD = pa.schema([
     ("hash", pa.binary(16)), ("doc_id", pa.string()), ("split", pa.string()), ("n_bytes", pa.int64()),
@@ -354,17 +355,12 @@ def _hash_on_driver(sources, spill, counts: dict, normalize, engine, excerpts=No
     for split, make in sources.items():
         counts.setdefault(split, SplitCounts())
         for batch in prefetch(make()):
-            texts = batch.column(2)
-            nb = pc.binary_length(texts)
-            h = hash_batch(texts, normalize, engine=engine)
-            n = batch.num_rows
+            records, nbytes = hash_records(batch, split, seq, normalize, hash_batch, HASH_RECORD, engine)
             if excerpts is not None:
-                excerpts.add(seq, texts)
-            spill.add(pa.RecordBatch.from_arrays(
-                [h, batch.column(0), pa.array([split] * n, pa.string()), pc.cast(nb, pa.int64()),
-                 pa.array(np.arange(seq, seq + n, dtype=np.int64))], schema=HASH_RECORD))
-            seq += n
-            counts[split] += SplitCounts(docs=n, bytes=int(pc.sum(nb).as_py() or 0))   # counts add
+                excerpts.add(seq, batch.column(2))
+            spill.add(records)
+            seq += batch.num_rows
+            counts[split] += SplitCounts(docs=batch.num_rows, bytes=nbytes)   # counts add
 
 
 def _excerpts_by_seq(top_groups: list[dict], top_leaks: list[dict], config: ExactConfig,

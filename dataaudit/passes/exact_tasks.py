@@ -34,6 +34,19 @@ from ..engine.pieces import Pieces
 from . import exact_spill as spill_io
 
 
+def hash_records(batch: pa.RecordBatch, split: str, seq0: int, normalize, hasher: Callable, schema: pa.Schema,
+                 engine: Any = None) -> tuple[pa.RecordBatch, int]:
+    """The hash records of one DOC_SCHEMA batch (digest, doc_id, split, n_bytes, seq from ``seq0``) and its
+    text bytes: the one place both the driver's and the read tasks' hashing build them."""
+    texts = batch.column(2)
+    nb = pc.binary_length(texts)
+    n = batch.num_rows
+    records = pa.RecordBatch.from_arrays(
+        [hasher(texts, normalize, engine=engine), batch.column(0), pa.array([split] * n, pa.string()),
+         pc.cast(nb, pa.int64()), pa.array(np.arange(seq0, seq0 + n, dtype=np.int64))], schema=schema)
+    return records, int(pc.sum(nb).as_py() or 0)
+
+
 def spill_batches(batches, split: str, spill_dir: str, n_buckets: int, normalize, hasher: Callable,
                   schema: pa.Schema, task: int, engine: Any = None) -> dict:
     """Hash the documents of ``batches`` into this task's own bucket files; ``seq`` counts from 0 here."""
@@ -41,14 +54,10 @@ def spill_batches(batches, split: str, spill_dir: str, n_buckets: int, normalize
     spill = spill_io.Spill(ranges, schema, Path(spill_dir), f"t{task:06d}")
     seq = total = 0
     for batch in batches:
-        texts = batch.column(2)
-        nb = pc.binary_length(texts)
-        n = batch.num_rows
-        spill.add(pa.RecordBatch.from_arrays(
-            [hasher(texts, normalize, engine=engine), batch.column(0), pa.array([split] * n, pa.string()),
-             pc.cast(nb, pa.int64()), pa.array(np.arange(seq, seq + n, dtype=np.int64))], schema=schema))
-        seq += n
-        total += int(pc.sum(nb).as_py() or 0)
+        records, nbytes = hash_records(batch, split, seq, normalize, hasher, schema, engine)
+        spill.add(records)
+        seq += batch.num_rows
+        total += nbytes
     where = {r: k for k, r in reversed(list(enumerate(ranges)))}
     files = [(where[r], str(p), int(rows)) for p, rows, r in spill.close()]
     return {"docs": seq, "bytes": total, "files": files}
