@@ -14,6 +14,18 @@ The public API, imported lazily so that ``import dataaudit`` and ``dataaudit --h
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# pyarrow allocates through its bundled mimalloc, which keeps freed pages for a while before returning them
+# to the OS (MIMALLOC_PURGE_DELAY, in ms); a streaming pass frees a batch's buffers every few milliseconds, so
+# the kept pages piled up and peak RSS grew with the corpus (benchmarks/memory.py: the exact pass 1.59x from 1x
+# to 16x; with 0 and the buffered Parquet reads of io/columnar.py 1.13x). mimalloc reads the variable when
+# libarrow loads, so this must run before pyarrow is first imported (a process that imported pyarrow earlier
+# keeps its own setting); workers inherit it. DATAAUDIT_MALLOC_TUNING=0 leaves it, and glibc's, as they are.
+# Source: mimalloc's documentation, "Environment Options" (MIMALLOC_PURGE_DELAY).
+if _os.environ.get("DATAAUDIT_MALLOC_TUNING", "1") != "0":
+    _os.environ.setdefault("MIMALLOC_PURGE_DELAY", "0")
+
 _EXPORTS = {
     "audit_split": "dataaudit.api", "SplitConfig": "dataaudit.api", "ReadConfig": "dataaudit.api",
     "score_corpus": "dataaudit.api", "ScoreJobConfig": "dataaudit.api",

@@ -16,6 +16,11 @@ import pyarrow as pa
 from ..errors import InputError
 from .common import ReadOptions, check_id_column, clean_text_array, pick_text_column, rebatch
 
+#: Parquet column chunks are read through a buffered stream of this many bytes (pyarrow's ``buffer_size``)
+#: instead of whole: with 0 (pyarrow's default) each column chunk of a row group is read into memory at once,
+#: so peak RSS follows the writer's row-group size (tens to hundreds of MB of text) rather than --batch-size.
+PARQUET_BUFFER = 1 << 20
+
 _FIX = "re-download or re-export it"
 _ARROW_MAGIC = b"ARROW1"
 _IPC_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # continuation marker + zero metadata length
@@ -54,8 +59,8 @@ def read_parquet_file(f: str, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
     if head[:4] == b"PAR1" and tail[-4:] != b"PAR1":
         raise InputError(f"{f}: truncated Parquet file: it starts as Parquet but ends at byte {size} without "
                          f"the footer; {_FIX}")
-    try:  # pre_buffer caches ahead: RSS grew with file size
-        pf = pq.ParquetFile(f, pre_buffer=False, page_checksum_verification=True)
+    try:  # pre_buffer caches ahead: RSS grew with file size; buffer_size: see PARQUET_BUFFER
+        pf = pq.ParquetFile(f, pre_buffer=False, buffer_size=PARQUET_BUFFER, page_checksum_verification=True)
     except (pa.ArrowException, OSError) as e:
         raise InputError(f"{f}: not a readable Parquet file ({size} bytes; {e}). If it is Parquet, "
                          f"{_FIX}; if it is another format, pass --input-format") from None

@@ -34,7 +34,7 @@ import pyarrow as pa
 from ..config import ReadConfig
 from ..records import BadRecord, BadRecordLog
 from . import readers
-from .columnar import emit, read_arrow_file, read_parquet_file
+from .columnar import PARQUET_BUFFER, emit, read_arrow_file, read_parquet_file
 from .common import ReadOptions, _limit_error, _past_limit, check_id_column, finish, make_batch, pick_text_column
 from .compressed import COMPRESSED_SUFFIXES
 
@@ -245,7 +245,7 @@ def _read_row_groups(shard: Shard, opts: ReadOptions) -> Iterator[pa.RecordBatch
     from ..errors import InputError
 
     f = shard.path
-    pf = pq.ParquetFile(f, pre_buffer=False, page_checksum_verification=True)
+    pf = pq.ParquetFile(f, pre_buffer=False, buffer_size=PARQUET_BUFFER, page_checksum_verification=True)
     names = pf.schema_arrow.names
     text_col = pick_text_column(names, opts, f)
     check_id_column(names, opts, f)
