@@ -18,6 +18,9 @@ corpus.
           One row per ``--workers`` count: with more than 1 the driver's peak and the largest worker's peak
           (every process of the tree is read from /proc). ``DATAAUDIT_MALLOC_TUNING=0`` in the environment
           (or ``--untuned`` for an extra 1-process row) measures scoring with glibc malloc left as it is.
+  Reading: Parquet column chunks are read through a 1 MiB buffered stream (io/columnar.py PARQUET_BUFFER) and
+          importing dataaudit sets MIMALLOC_PURGE_DELAY=0 for pyarrow's allocator (dataaudit/__init__.py);
+          ``--untuned`` also measures the exact pass per size with the allocator setting off.
 Prints each size's peak RSS and the ratio largest / smallest scale (flat = close to 1), and a RESULT line.
 """
 
@@ -70,10 +73,16 @@ def child_exact(train: str, val: str, old: bool) -> dict:
             "dup_docs": s["train"]["dup_docs"], "leaked": s["val"]["leaked_docs"]}
 
 
-def _child(fn: str, *args) -> tuple[float, float, dict]:
+def _untuned_env() -> dict:
+    """The environment with dataaudit's allocator settings off (and none inherited from this process)."""
+    env = {k: v for k, v in os.environ.items() if k != "MIMALLOC_PURGE_DELAY"}
+    return dict(env, DATAAUDIT_MALLOC_TUNING="0")
+
+
+def _child(fn: str, *args, env: dict | None = None) -> tuple[float, float, dict]:
     code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import memory; "
             f"print(json.dumps(memory.{fn}(*{args!r})))")
-    wall, peak, p = run_child_rss([sys.executable, "-c", code])
+    wall, peak, p = run_child_rss([sys.executable, "-c", code], env=env)
     if p.returncode:
         raise SystemExit(f"{fn} child failed: {p.stderr.strip().splitlines()[-3:]}")
     return wall, peak / 2**20, json.loads(p.stdout.strip().splitlines()[-1])
@@ -129,8 +138,10 @@ def main() -> None:
     ap.add_argument("--only", choices=("exact", "score"), help="run one half only")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="scoring rows: worker processes "
                     "(default 1 2; with more than 1 the peak of the driver and of the largest worker)")
-    ap.add_argument("--untuned", action="store_true", help="also a 1-process row with glibc malloc left as it "
-                    "is (DATAAUDIT_MALLOC_TUNING=0, see dataaudit/passes/score/heap.py): the baseline")
+    ap.add_argument("--untuned", action="store_true", help="also rows with the allocators left as they are "
+                    "(DATAAUDIT_MALLOC_TUNING=0: glibc malloc for scoring, see dataaudit/passes/score/heap.py; "
+                    "pyarrow's mimalloc for both, see dataaudit/__init__.py): a 1-process scoring row and an "
+                    "exact row per size")
     ap.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16], help="corpus sizes (default 1 4 16)")
     ap.add_argument("--no-before", action="store_true", help="skip the pre-change exact pass baseline")
     add_common_args(ap, repeat=1)
@@ -153,11 +164,14 @@ def main() -> None:
         val = train.with_name(train.stem.replace("train", "val") + ".parquet")
         if not train.exists() or not val.exists():
             exact_bench.make_corpus(train, gb, boilerplate=0.05, val=val, chunk=chunk)
-        now, old = [], []
+        now, old, untuned = [], [], []
         for _ in range(a.repeat):
             now.append(_child("child_exact", str(train), str(val), False))
             if before:
                 old.append(_child("child_exact", str(train), str(val), True))
+            if a.untuned:
+                untuned.append(_child("child_exact", str(train), str(val), False,
+                                      env=_untuned_env()))
         info = now[0][2]
         ex[s] = {"text_mb": round(info["text_mb"], 1), "docs": info["docs"], "dup_docs": info["dup_docs"],
                  "leaked": info["leaked"], "peak_mb": spread([r[1] for r in now], 0),
@@ -166,14 +180,20 @@ def main() -> None:
             assert old[0][2] == info, (old[0][2], info)       # same findings counts before and after
             ex[s]["before_peak_mb"] = spread([r[1] for r in old], 0)
             ex[s]["before_seconds"] = spread([r[0] for r in old], 1)
+        if untuned:
+            ex[s]["untuned_peak_mb"] = spread([r[1] for r in untuned], 0)
         print(f"exact {s:2d}x: {info['text_mb']:7.1f} MB text, {info['docs']:,} docs, {info['dup_docs']:,} dup, "
               f"{info['leaked']:,} leaked: peak RSS {ex[s]['peak_mb']['median']:.0f} MB"
-              + (f" (before: {ex[s]['before_peak_mb']['median']:.0f} MB)" if before else ""), flush=True)
-    ratios = {"exact_peak_16x_over_1x": round(ex[top]["peak_mb"]["median"] / ex[scales[0]]["peak_mb"]["median"], 3)} \
+              + (f" (before: {ex[s]['before_peak_mb']['median']:.0f} MB)" if before else "")
+              + (f" (untuned allocator: {ex[s]['untuned_peak_mb']['median']:.0f} MB)" if untuned else ""), flush=True)
+    ratios = {f"exact_peak_{top}x_over_{scales[0]}x": round(ex[top]["peak_mb"]["median"] / ex[scales[0]]["peak_mb"]["median"], 3)} \
         if ex else {}
     if before and ex:
-        ratios["before_exact_peak_16x_over_1x"] = round(ex[top]["before_peak_mb"]["median"]
+        ratios[f"before_exact_peak_{top}x_over_{scales[0]}x"] = round(ex[top]["before_peak_mb"]["median"]
                                                         / ex[scales[0]]["before_peak_mb"]["median"], 3)
+    if a.untuned and ex:
+        ratios[f"untuned_exact_peak_{top}x_over_{scales[0]}x"] = round(ex[top]["untuned_peak_mb"]["median"]
+                                                         / ex[scales[0]]["untuned_peak_mb"]["median"], 3)
     sc: dict[int, dict] = {}
     valid = CORPORA / "wikitext-2" / "valid.txt"
     fit_on = a.data / "mem-fit-wikitext2-valid.jsonl"
@@ -194,7 +214,7 @@ def main() -> None:
         o = Path(tempfile.mkdtemp(prefix="mem-score-"))
         subprocess.run(_score_cmd(warm, cache, o / "out", fit_on), check=True, capture_output=True)  # fit, cache
         for w in list(a.workers) + (["1-untuned"] if a.untuned else []):
-            env = dict(os.environ, DATAAUDIT_MALLOC_TUNING="0") if w == "1-untuned" else None
+            env = _untuned_env() if w == "1-untuned" else None
             nw, w = (1 if env else w), str(w)
             sc[w] = {}
             for s in scales:
