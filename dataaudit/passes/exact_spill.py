@@ -3,6 +3,9 @@
 * ``Spill`` appends hash records to files by the range of the digest's first 64 bits they fall in, so each
   file holds a contiguous, ordered slice of the hash space; ``respill`` cuts one file into ``fan`` narrower
   ranges (order preserved), which is how a bucket larger than the bound is split further.
+* ``TaskSpill`` is a read task's spill: ONE Arrow IPC file holding its records grouped by bucket (in hash
+  order, arrival order within a bucket), with the bucket -> record-batch index in the file's schema metadata,
+  so a grouping task reads bucket ``k`` of a task as one contiguous run of batches (``read_bucket``).
 * ``RunWriter`` buffers finding rows up to a bound, sorts them and writes a sorted run file;
   ``merge_runs`` merges the runs into one sorted stream (a k-way merge, Knuth TAOCP vol. 3, 5.4.1, done a
   buffer per run at a time), so a findings table of any size is written sorted without being held whole.
@@ -13,6 +16,7 @@ bounded in) the process's resident set rather than hidden in the page cache of a
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Callable, Iterator
@@ -104,6 +108,158 @@ class Spill:
             if w is not None:
                 w.close()
         return [(p, n, r) for p, n, r in zip(self.paths, self.rows, self.ranges) if n]
+
+
+def rechunk(batches, rows: int = READ_ROWS) -> Iterator[pa.RecordBatch]:
+    """The rows of ``batches`` in batches of exactly ``rows`` rows (the last one shorter): cuts that depend
+    on the records only, never on how they were batched on the way in."""
+    buf, n = [], 0
+    for b in batches:
+        buf.append(b)
+        n += b.num_rows
+        if n >= rows:
+            t = pa.Table.from_batches(buf).combine_chunks()
+            full = (n // rows) * rows
+            yield from t.slice(0, full).to_batches(max_chunksize=rows)
+            buf, n = ([t.slice(full).combine_chunks().to_batches()[0]] if n > full else []), n - full
+    if n:
+        yield from pa.Table.from_batches(buf).combine_chunks().to_batches(max_chunksize=rows)
+
+
+INDEX_KEY = b"dataaudit.buckets"   # schema metadata of a task spill file: its bucket -> batches index
+
+
+class TaskSpill:
+    """One read task's hash records in ONE Arrow IPC file, grouped by bucket, plus its offsets index.
+
+    The file holds bucket 0's records, then bucket 1's, ..., each in arrival order and in batches of
+    ``READ_ROWS`` rows (``rechunk``); the schema metadata (``INDEX_KEY``) holds, as JSON, the cumulative
+    batch and row offsets per bucket (``batches[k]:batches[k+1]`` are bucket ``k``'s batches). An Arrow IPC
+    *file* (not a stream) because its footer locates every batch, so reading bucket ``k`` is one seek to its
+    first batch and a sequential read of its own bytes only (``read_bucket``), without mapping the file; the
+    index sits in the schema, so it is one self-describing file and no sidecar (the band keys' ``write_keys``
+    keeps its offsets in a second file). A Parquet file with a row group per bucket would do the same but
+    pays encoding and decoding for records that are read exactly once.
+
+    Memory: records are gathered up to ``flush_rows``; a task that never reaches it writes its file from
+    memory in one sort. A larger one appends each flush, cut by bucket, to a temporary IPC file in arrival
+    order, and at ``close`` copies it bucket by bucket (``get_batch`` of that bucket's batches) into the final
+    file: one batch held at a time. The final file is written under a temporary name and renamed, and its
+    bytes depend on the records only (not on the flush cuts), so a retried task rewrites the same file.
+    """
+
+    def __init__(self, ranges: list[tuple[int, int]], schema: pa.Schema, path: Path,
+                 flush_rows: int = FLUSH_ROWS) -> None:
+        self.ranges, self.schema, self.path = ranges, schema, Path(path)
+        self.los = np.array([r[0] for r in ranges], np.uint64)
+        self.flush_rows = max(1, flush_rows)
+        self.rows = [0] * len(ranges)
+        self.pending: list[pa.RecordBatch] = []
+        self.n_pending = 0
+        self.tmp = self.path.with_name(f"{self.path.name}.in{os.getpid()}")
+        self.writer = None
+        self.where: list[list[int]] = [[] for _ in ranges]    # batches of the temporary file, per bucket
+        self.n_batches = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows:
+            self.pending.append(batch)
+            self.n_pending += batch.num_rows
+            if self.n_pending >= self.flush_rows:
+                self._flush()
+
+    def _cut(self) -> list[pa.Table | None]:
+        """The pending records cut by bucket (stable: arrival order kept within each)."""
+        t = pa.Table.from_batches(self.pending, schema=self.schema)
+        self.pending, self.n_pending = [], 0
+        bucket = np.searchsorted(self.los, prefix64(t.column(0)), side="right") - 1
+        order = np.argsort(bucket, kind="stable")
+        bounds = np.searchsorted(bucket[order], np.arange(len(self.ranges) + 1))
+        taken = t.take(pa.array(order)).combine_chunks()
+        out: list[pa.Table | None] = []
+        for k in range(len(self.ranges)):
+            a, b = int(bounds[k]), int(bounds[k + 1])
+            out.append(taken.slice(a, b - a) if b > a else None)
+            self.rows[k] += b - a
+        return out
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        if self.writer is None:
+            self.writer = pa.ipc.new_file(str(self.tmp), self.schema)
+        for k, part in enumerate(self._cut()):
+            if part is not None:
+                for b in part.to_batches():
+                    self.writer.write_batch(b)
+                    self.where[k].append(self.n_batches)
+                    self.n_batches += 1
+
+    def close(self) -> dict[int, int]:
+        """Write the task's file; {bucket: rows} of its non-empty buckets (no file when it has none)."""
+        if self.writer is None:                  # everything is still in memory: one sort, no temporary file
+            parts = self._cut() if self.pending else [None] * len(self.ranges)
+            sources = [[] if p is None else p.to_batches() for p in parts]
+            reader = None
+        else:
+            self._flush()
+            self.writer.close()
+            self.writer = None
+            f = pa.OSFile(str(self.tmp), "rb")
+            reader = pa.ipc.open_file(f)
+            sources = [(reader.get_batch(i) for i in idx) for idx in self.where]
+        try:
+            if any(self.rows):
+                self._write(sources)
+        finally:
+            if reader is not None:
+                f.close()
+                os.unlink(self.tmp)
+        return {k: n for k, n in enumerate(self.rows) if n}
+
+    def _write(self, sources) -> None:
+        rows = np.concatenate([[0], np.cumsum(self.rows)]).astype(np.int64)
+        batches = np.concatenate([[0], np.cumsum([-(-n // READ_ROWS) for n in self.rows])]).astype(np.int64)
+        index = json.dumps({"batches": batches.tolist(), "rows": rows.tolist()}, separators=(",", ":"))
+        schema = self.schema.with_metadata({INDEX_KEY: index.encode()})
+        part = self.path.with_name(f"{self.path.name}.part{os.getpid()}")
+        with pa.ipc.new_file(str(part), schema) as w:
+            for src in sources:
+                for b in rechunk(src):
+                    w.write_batch(pa.RecordBatch.from_arrays([_tight(c) for c in b.columns], schema=schema))
+        os.replace(part, self.path)
+
+
+def _tight(a: pa.Array) -> pa.Array:
+    """``a`` with no slice offset and a string values buffer cut to its used length: the IPC writer writes
+    such buffers as they are (offset and allocation slack included), so the file's bytes would otherwise
+    depend on how the records were sliced and taken on the way in, not on the records only."""
+    if a.offset:
+        a = pa.concat_arrays([a])
+    if pa.types.is_string(a.type) or pa.types.is_large_string(a.type):
+        validity, offsets, values = a.buffers()
+        width = 8 if pa.types.is_large_string(a.type) else 4
+        end = int(np.frombuffer(offsets, np.int64 if width == 8 else np.int32, len(a) + 1)[-1])
+        a = pa.Array.from_buffers(a.type, len(a), [validity, offsets[: (len(a) + 1) * width], values[:end]],
+                                  null_count=a.null_count)
+    return a
+
+
+def bucket_index(path: Path) -> dict:
+    """A task spill file's index: {"batches": [...], "rows": [...]}, cumulative offsets per bucket."""
+    with pa.OSFile(str(path), "rb") as f:
+        return json.loads(pa.ipc.open_file(f).schema.metadata[INDEX_KEY])
+
+
+def read_bucket(path: Path, k: int, schema: pa.Schema | None = None) -> Iterator[pa.RecordBatch]:
+    """Bucket ``k``'s records of a task spill file, in order (``schema``: the batches' schema, metadata-free)."""
+    with pa.OSFile(str(path), "rb") as f:
+        reader = pa.ipc.open_file(f)
+        index = json.loads(reader.schema.metadata[INDEX_KEY])
+        a, b = index["batches"][k], index["batches"][k + 1]
+        for i in range(a, b):
+            batch = reader.get_batch(i)
+            yield batch if schema is None else pa.RecordBatch.from_arrays(batch.columns, schema=schema)
 
 
 def respill(path: Path, schema: pa.Schema, fan: int) -> list[tuple[Path, int, tuple[int, int]]] | None:

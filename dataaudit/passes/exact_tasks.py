@@ -1,18 +1,19 @@
 """The exact pass on read tasks (``--engine ray``): the workers read, hash and spill; buckets are grouped as tasks.
 
 1. **Hashing**, one task per piece (``engine/pieces.py``: a shard the worker reads with our readers): the
-   worker normalizes and hashes its documents (``exact.hash_batch``) and appends the hash records to its own
-   ``Spill`` of ``n_buckets`` files by hash range, in the spill directory (``.exact-spill-*`` inside the
-   output directory; on a cluster that directory must be on storage every worker can write and read, e.g.
-   ``--out`` on a shared filesystem). A record's ``seq`` is its position *within the task*; the task returns
-   only its document and byte counts and its files' paths and row counts. Sources that cannot be sharded (a
+   worker normalizes and hashes its documents (``exact.hash_batch``) and writes the hash records to ONE
+   file of its own, ``t{task}.arrow`` (``exact_spill.TaskSpill``: the records grouped by hash-range bucket,
+   with a bucket -> batches index), in the spill directory (``.exact-spill-*`` inside the output directory;
+   on a cluster that directory must be on storage every worker can write and read, e.g. ``--out`` on a
+   shared filesystem). A record's ``seq`` is its position *within the task*; the task returns only its
+   document and byte counts, its file's path and its rows per bucket. Sources that cannot be sharded (a
    Table, a ``datasets`` object, eval files, a directory of .txt files) are read and hashed by the driver, as
-   one more "task" with its own files, in its place in the order.
-2. **Grouping**, one task per bucket: bucket ``k`` is the union of every task's file ``k``, concatenated in
-   task order with each task's ``seq`` shifted by the documents of the tasks before it (cumulative counts in
-   plan order, never completion order). That is exactly the local bucket file's records in the local order
-   (``seq`` = the document's position over all splits), so ``exact.group_bucket`` on it gives the local
-   finding rows, and every output byte is the same.
+   one more "task" with its own file, in its place in the order.
+2. **Grouping**, one task per bucket: bucket ``k`` is the union of bucket ``k``'s slice of every task's file
+   (``exact_spill.read_bucket``), concatenated in task order with each task's ``seq`` shifted by the
+   documents of the tasks before it (cumulative counts in plan order, never completion order). That is
+   exactly the local bucket file's records in the local order (``seq`` = the document's position over all
+   splits), so ``exact.group_bucket`` on it gives the local finding rows, and every output byte is the same.
 3. **Excerpts** of the listed leaks and groups: the pieces are read again on the workers and only the wanted
    texts come back (the first occurrence of an id, in piece order, as ``exact.look_up_texts`` takes it).
 
@@ -49,18 +50,19 @@ def hash_records(batch: pa.RecordBatch, split: str, seq0: int, normalize, hasher
 
 def spill_batches(batches, split: str, spill_dir: str, n_buckets: int, normalize, hasher: Callable,
                   schema: pa.Schema, task: int, engine: Any = None) -> dict:
-    """Hash the documents of ``batches`` into this task's own bucket files; ``seq`` counts from 0 here."""
+    """Hash the documents of ``batches`` into this task's one spill file; ``seq`` counts from 0 here.
+    ``buckets``: {bucket: rows} of the file's non-empty buckets (no file when there are none)."""
     ranges = [spill_io.first_byte_range(k, n_buckets) for k in range(n_buckets)]
-    spill = spill_io.Spill(ranges, schema, Path(spill_dir), f"t{task:06d}")
+    path = Path(spill_dir) / f"t{task:06d}.arrow"
+    spill = spill_io.TaskSpill(ranges, schema, path)
     seq = total = 0
     for batch in batches:
         records, nbytes = hash_records(batch, split, seq, normalize, hasher, schema, engine)
         spill.add(records)
         seq += batch.num_rows
         total += nbytes
-    where = {r: k for k, r in reversed(list(enumerate(ranges)))}
-    files = [(where[r], str(p), int(rows)) for p, rows, r in spill.close()]
-    return {"docs": seq, "bytes": total, "files": files}
+    buckets = spill.close()
+    return {"docs": seq, "bytes": total, "file": str(path) if buckets else None, "buckets": buckets}
 
 
 def _hash_piece(batches, split, spill_dir, n_buckets, normalize, hasher, schema, task) -> dict:
@@ -68,21 +70,7 @@ def _hash_piece(batches, split, spill_dir, n_buckets, normalize, hasher, schema,
 
 
 CHUNK = spill_io.READ_ROWS     # rows per batch of a bucket file about to be grouped (see ``canonical``)
-
-
-def _chunks(batches, rows: int = CHUNK):
-    """The rows of ``batches`` in batches of exactly ``rows`` rows (the last one shorter)."""
-    buf, n = [], 0
-    for b in batches:
-        buf.append(b)
-        n += b.num_rows
-        if n >= rows:
-            t = pa.Table.from_batches(buf).combine_chunks()
-            full = (n // rows) * rows
-            yield from t.slice(0, full).to_batches(max_chunksize=rows)
-            buf, n = ([t.slice(full).combine_chunks().to_batches()[0]] if n > full else []), n - full
-    if n:
-        yield from pa.Table.from_batches(buf).combine_chunks().to_batches(max_chunksize=rows)
+_chunks = spill_io.rechunk     # the rows of some batches in batches of exactly CHUNK rows (the last shorter)
 
 
 def canonical(path: str, schema: pa.Schema) -> None:
@@ -98,24 +86,27 @@ def canonical(path: str, schema: pa.Schema) -> None:
 
 
 def group_merged(item: tuple) -> dict:
-    """One bucket: concatenate the tasks' files (in task order, ``seq`` shifted by each task's base) into
-    ``out`` in canonical batches, then ``group(out, rows, *rest)``. The task files are left in place (the
-    driver removes them once the result is in), so a task Ray reruns after its worker died finds them."""
-    parts, out, schema, group, rest = item
+    """One bucket ``k``: concatenate bucket ``k`` of the tasks' files (in task order, ``seq`` shifted by each
+    task's base) into ``out`` in canonical batches, then ``group(out, rows, *rest)``. The task files are left
+    in place (the driver removes one once every bucket it holds is grouped), so a task Ray reruns after its
+    worker died finds them."""
+    parts, k, out, schema, group, rest = item
     col = schema.get_field_index("seq")
     rows = 0
 
     def shifted():
         for path, base in parts:
-            for b in spill_io.read_batches(Path(path)):
+            for b in spill_io.read_bucket(Path(path), k, schema):
                 if base:
                     b = b.set_column(col, schema.field(col), pc.add(b.column(col), pa.scalar(base, pa.int64())))
                 yield b
 
-    with pa.ipc.new_stream(str(out), schema) as w:
+    tmp = f"{out}.part{os.getpid()}"
+    with pa.ipc.new_stream(tmp, schema) as w:
         for b in _chunks(shifted()):
             w.write_batch(b)
             rows += b.num_rows
+    os.replace(tmp, out)
     return group((str(out), rows, *rest))
 
 
@@ -171,16 +162,21 @@ class ShardedExact:
         return counts, tasks
 
     def group(self, tasks: list[dict], group: Callable, rest: tuple):
-        """``group`` of every non-empty bucket, mapped over the workers; results in bucket order."""
+        """``group`` of every non-empty bucket, mapped over the workers; results in bucket order. A task's
+        file is removed once the last bucket it holds is grouped (every grouping task reads every file)."""
         parts: dict[int, list] = {}
+        done_after: dict[int, list] = {}
         for t in tasks:                               # plan order: seq order inside every bucket
-            for k, path, _rows in t["files"]:
-                parts.setdefault(k, []).append((path, t["base"]))
+            if t["file"] is None:
+                continue
+            for k in t["buckets"]:
+                parts.setdefault(int(k), []).append((t["file"], t["base"]))
+            done_after.setdefault(max(int(k) for k in t["buckets"]), []).append(t["file"])
         keys = sorted(parts)
-        items = ((parts[k], self.spill / f"b-{k:03d}.arrow", self.schema, group, (*rest, f"g{k:03d}"))
+        items = ((parts[k], k, self.spill / f"b-{k:03d}.arrow", self.schema, group, (*rest, f"g{k:03d}"))
                  for k in keys)
         for k, r in zip(keys, self.runner.map(group_merged, items)):
-            spill_io.remove(p for p, _ in parts.pop(k))    # bucket k is grouped: its task files can go
+            spill_io.remove(done_after.pop(k, ()))     # bucket k is in: files whose last bucket it was can go
             yield r
 
     def texts(self, wanted: dict[str, set[str]], limit: int | None, look_up: Callable) -> dict:
