@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,7 +20,7 @@ from ..passes.exact import ExactConfig, run_exact
 from ..passes.near import NearConfig, run_near
 from ..passes.score import ScoreConfig
 from ..passes.signals import DEFAULT_SIGNALS, Histogram, Outliers, SignalsConfig, SignalsSummary
-from ..passes.signals.task import check_tokenizer, init_signals, signals_task
+from ..passes.signals.task import check_tokenizer, empty_signals, init_signals, signals_piece, signals_task
 from ..progress import Progress
 from ..records import Report
 from ..text import DEFAULT_NORMALIZE, NormalizeConfig
@@ -133,30 +133,36 @@ def _signals(src: DocSource, config: DatasetConfig, job: Job, groups: dict[str, 
     pos = 0
     tokens: int | None = 0 if (config.tokenizer is not None or scores is not None) else None
     tok_dir = os.fspath(config.tokenizer) if config.tokenizer is not None else None
+    tables = _signal_tables(src, config, job, tok_dir)      # a generator: nothing starts before the loop
     try:
-        # one task per batch on the engine's workers; results come back in input order (engine contract),
-        # so docs.parquet is the same for any --workers and --engine
-        with job.engine.pool(init_signals, (config.signals, tok_dir)) as pool:
-            for t in pool.map(signals_task, src()):
-                t = _annotate(t, groups, clusters, scores, pos, tok_dir is None)
-                if scores is not None:
-                    h = Histogram.of(t.column("bits_per_byte"), BPB_BINS)
-                    bpb_hist = h if bpb_hist is None else bpb_hist + h
-                pos += t.num_rows
-                if tokens is not None:
-                    tokens += int(pc.sum(t.column("tokens")).as_py() or 0)
-                if writer is None:
-                    writer = pq.ParquetWriter(job.stage / "docs.parquet", t.schema, compression="zstd")
-                writer.write_table(t)
-                summary = summary + SignalsSummary.of(t)
-                outliers = outliers.add(t)
-                for s, nb, fl in zip(t.column("source").to_pylist(), t.column("n_bytes").to_pylist(),
-                                     t.column("flags").to_pylist()):
-                    d = by_source.setdefault(s, {"documents": 0, "bytes": 0, "flagged": 0})
-                    d["documents"] += 1
-                    d["bytes"] += nb
-                    d["flagged"] += bool(fl)
+        # the tables come in the local reader's order on every engine; re-cut to ``read.batch_size`` rows
+        # before anything else, so row groups, ``pos`` and what follows do not depend on how a shard read or
+        # the local reader cut its batches: docs.parquet is the same for any --workers and --engine
+        for t in _rebatch(tables, config.read.batch_size):
+            t = _annotate(t, groups, clusters, scores, pos, tok_dir is None).combine_chunks()
+            if scores is not None:
+                h = Histogram.of(t.column("bits_per_byte"), BPB_BINS)
+                bpb_hist = h if bpb_hist is None else bpb_hist + h
+            pos += t.num_rows
+            if tokens is not None:
+                tokens += int(pc.sum(t.column("tokens")).as_py() or 0)
+            if writer is None:
+                writer = pq.ParquetWriter(job.stage / "docs.parquet", t.schema, compression="zstd")
+            writer.write_table(t)
+            summary = summary + SignalsSummary.of(t)
+            outliers = outliers.add(t)
+            for s, nb, fl in zip(t.column("source").to_pylist(), t.column("n_bytes").to_pylist(),
+                                 t.column("flags").to_pylist()):
+                d = by_source.setdefault(s, {"documents": 0, "bytes": 0, "flagged": 0})
+                d["documents"] += 1
+                d["bytes"] += nb
+                d["flagged"] += bool(fl)
+        if writer is None:                   # no documents: the file with its columns and no rows
+            t = _annotate(empty_signals(), groups, clusters, scores, 0, tok_dir is None)
+            writer = pq.ParquetWriter(job.stage / "docs.parquet", t.schema, compression="zstd")
+            writer.write_table(t)
     finally:
+        tables.close()                       # the workers go now, also when a table failed above
         if writer is not None:
             writer.close()
     r = job.report
@@ -168,6 +174,43 @@ def _signals(src: DocSource, config: DatasetConfig, job: Job, groups: dict[str, 
     r.summary["sources"] = by_source if len(by_source) > 1 else {}
     r.findings["outliers"] = outliers.to_dict()
     r.files["per-document signals, duplicates and scores (keyed by doc_id)"] = "docs.parquet"
+
+
+def _signal_tables(src: DocSource, config: DatasetConfig, job: Job, tok_dir: str | None) -> Iterator[pa.Table]:
+    """The signals tables of ``src`` in the local reader's order. With read tasks (``--engine ray``) one task
+    per piece (``engine/pieces.py``): the workers read their shards and send back signal columns only; else
+    one task per batch the driver read. The tokenizer initializer runs once per worker either way."""
+    from ..engine.pieces import Pieces, uses_read_tasks
+
+    with job.engine.pool(init_signals, (config.signals, tok_dir)) as pool:
+        if uses_read_tasks(job.engine):
+            for tables in Pieces(job.engine, pool, src).map(signals_piece):
+                yield from tables
+        else:
+            yield from pool.map(signals_task, src())
+
+
+def _rebatch(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """The rows of ``tables``, in order, as tables of exactly ``rows`` rows (the last one shorter), each in
+    one chunk: the cut depends on the row order only, not on the batches that came in."""
+    held: list[pa.Table] = []
+    n = 0
+    for t in tables:
+        if t.num_rows == 0:
+            continue
+        held.append(t)
+        n += t.num_rows
+        if n < rows:
+            continue
+        whole = pa.concat_tables(held)
+        start = 0
+        while n - start >= rows:
+            yield whole.slice(start, rows).combine_chunks()
+            start += rows
+        held = [whole.slice(start)] if start < n else []
+        n -= start
+    if n:
+        yield pa.concat_tables(held).combine_chunks()
 
 
 def _annotate(t: pa.Table, groups: dict[str, str], clusters: dict[str, int], scores: pa.Table | None, pos: int,

@@ -4,6 +4,10 @@
 in input order (the engine's contract), so what is written does not depend on the worker count or engine.
 With a tokenizer directory (a Hugging Face tokenizer, loaded once per worker; no model, no forward pass)
 each document's ``tokens`` is the length of its encoding without special tokens; without one it is null.
+
+Where the engine has read tasks (``--engine ray``), ``Pieces(engine, pool, source).map(signals_piece)``
+(``engine/pieces.py``) runs one task per piece instead: the worker reads its shard and returns the piece's
+signals tables, in piece order, so the driver receives only per-document signal columns, never the text.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from ...errors import ConfigError
-from .batch import compute_signals_batch
+from .batch import SIGNALS_SCHEMA, compute_signals_batch
 from .config import DEFAULT_SIGNALS, SignalsConfig
 
 HF_HINT = "pip install 'dataaudit[hf]'"
@@ -76,3 +80,14 @@ def signals_task(batch: pa.RecordBatch) -> pa.Table:
     else:
         col = pa.array(token_counts(tok, batch.column("text").to_pylist()), pa.int64())
     return t.append_column(TOKENS_FIELD, col)
+
+
+def empty_signals() -> pa.Table:
+    """The columns of ``signals_task``'s tables, no rows."""
+    return SIGNALS_SCHEMA.empty_table().append_column(TOKENS_FIELD, pa.array([], pa.int64()))
+
+
+def signals_piece(batches) -> list[pa.Table]:
+    """``signals_task`` of each batch of one piece (a shard the worker read, or a batch the driver sent), in
+    order; the tables hold ids, sources and signal values only (no text column)."""
+    return [signals_task(b) for b in batches]
