@@ -12,8 +12,9 @@ lies in one partition, whole and with its members in global order, which is all 
 sort of each whole band gives, and the bucket counts add up to the same ``BucketStats``.
 
 Documents without shingles get the key ``index | 2^63`` in every band on the driver path (so they pair with
-nothing); here the pairing task adds those records for the documents the driver lists, so even a real key
-equal to one of them gives the same pair as there.
+nothing); here the signing task lists their local positions beside its records (``keys<task>.empty.npy``)
+and the pairing task adds those records from every piece's list, so even a real key equal to one of them
+gives the same pair as there. The driver holds no per-document array for this.
 """
 
 from __future__ import annotations
@@ -33,6 +34,16 @@ def _paths(spill: Path, task: int) -> tuple[Path, Path]:
     return spill / f"keys{task:06d}.rec", spill / f"keys{task:06d}.off.npy"
 
 
+def _empty_path(spill: Path, task: int) -> Path:
+    return spill / f"keys{task:06d}.empty.npy"
+
+
+def _save_atomic(path: Path, arr: np.ndarray) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npy")
+    np.save(tmp, arr)
+    os.replace(tmp, path)
+
+
 def write_keys(spill: Path, task: int, keys: np.ndarray, n_shingles: np.ndarray, partitions: int) -> None:
     """Write one piece's band keys (n_docs x bands) partitioned by ``key % partitions`` (atomic: a retried
     task rewrites the same bytes)."""
@@ -50,19 +61,20 @@ def write_keys(spill: Path, task: int, keys: np.ndarray, n_shingles: np.ndarray,
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     rec.tofile(tmp)
     os.replace(tmp, path)
-    tmp = off_path.with_name(off_path.name + f".tmp{os.getpid()}.npy")
-    np.save(tmp, off)
-    os.replace(tmp, off_path)
+    _save_atomic(off_path, off)
+    _save_atomic(_empty_path(Path(spill), task), np.flatnonzero(n_shingles == 0).astype(np.int64))
 
 
 def partition_pairs(task: tuple) -> tuple[np.ndarray, lsh.BucketStats]:
     """(packed candidate pairs of global indices, bucket stats) of partition ``p``.
 
     ``task``: (spill, p, partitions, bases (first global index of each piece), codes (split code of each
-    piece), empty (global indices of documents without shingles), bands, mode, max_bucket).
+    piece), bands, mode, max_bucket). The documents without shingles come from the pieces' ``empty`` lists.
     """
-    spill, p, partitions, bases, codes, empty, bands, mode, max_bucket = task
+    spill, p, partitions, bases, codes, bands, mode, max_bucket = task
     parts_g, parts_b, parts_k, parts_c = [], [], [], []
+    empty = [np.load(_empty_path(Path(spill), t)) + int(bases[t]) for t in range(len(bases))]
+    empty = np.concatenate(empty) if empty else np.zeros(0, np.int64)
     for t in range(len(bases)):
         path, off_path = _paths(Path(spill), t)
         off = np.load(off_path)

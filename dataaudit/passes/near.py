@@ -129,15 +129,29 @@ def signatures(texts, config: NearConfig = NearConfig(),
 
 @dataclass
 class _Docs:
-    """What phase 1 keeps in memory per document: id, split code, shingle count."""
+    """What phase 1 of the driver-side path keeps in memory per document: id, split code, shingle count.
+    (The read-task path keeps them in the pieces' spill files instead: ``near_shards.PieceDocs``.)"""
 
     ids: list[pa.Array]
     split_codes: np.ndarray
     n_shingles: np.ndarray
     split_names: list[str]
 
+    def __len__(self) -> int:
+        return len(self.split_codes)
+
     def doc_ids(self) -> pa.Array:
         return pa.concat_arrays([a.cast(pa.string()) for a in self.ids]) if self.ids else pa.array([], pa.string())
+
+    def pick(self, idx: np.ndarray):
+        """The report's view (``near_report.PickedDocs``) of the documents at sorted global indices ``idx``."""
+        from .near_report import PickedDocs
+
+        idx = np.asarray(idx, np.int64)
+        counts = np.bincount(self.split_codes, minlength=len(self.split_names)) if len(self) else \
+            np.zeros(len(self.split_names), np.int64)
+        return PickedDocs(idx, self.doc_ids().take(pa.array(idx, pa.int64())), self.split_codes[idx],
+                          self.split_names, counts.tolist(), int((self.n_shingles == 0).sum()))
 
 
 def _texts_of(make: Callable[[], Iterator[pa.RecordBatch]]) -> Iterator[tuple[pa.RecordBatch, pa.Array]]:
@@ -291,17 +305,19 @@ def run_near(sources: Sources, config: NearConfig, out_dir: Path, *, normalize: 
             from .near_shards import ShardedNear
 
             sharded = ShardedNear(sources, config, engine, runner, spill, bands, progress)
-            docs = sharded.sign(_Docs)
+            docs = sharded.sign()
             a, b = lsh.unpack_pairs(sharded.candidates(stats))
             est = sharded.estimates(config.num_perm, a, b) if len(a) else np.zeros(0)
         else:
             docs = _sign_all(sources, config, runner, spill, bands, progress)
-            n_docs = len(docs.split_codes)
+            n_docs = len(docs)
             packed = _candidates(docs, config, spill, bands, stats)
             a, b = lsh.unpack_pairs(packed)
             est = _estimates(spill, n_docs, config.num_perm, a, b)
-        n_docs = len(docs.split_codes)
+        n_docs = len(docs)
         needed = np.unique(np.concatenate((a, b))) if len(a) else np.zeros(0, np.int64)
+        picked = docs.pick(needed)            # ids and split codes of the pair documents only
+        del docs
         if len(needed):
             if uses_read_tasks(engine):
                 sets = sharded.exact_sets(needed, _SetStore)
@@ -322,6 +338,6 @@ def run_near(sources: Sources, config: NearConfig, out_dir: Path, *, normalize: 
     union = size_a + size_b - inter
     jac = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
     keep = jac >= config.threshold - 1e-12
-    return build_result(config=config, normalize=normalize, docs=docs, bands=bands, rows=rows, stats=stats,
+    return build_result(config=config, normalize=normalize, docs=picked, bands=bands, rows=rows, stats=stats,
                         a=a, b=b, est=est, inter=inter, size_a=size_a, size_b=size_b, jac=jac, keep=keep,
                         out_dir=out_dir, top=top, train_split=train_split)

@@ -1,4 +1,10 @@
-"""Findings tables and summary of the near-duplicate pass (the numbers come from ``near.run_near``)."""
+"""Findings tables and summary of the near-duplicate pass (the numbers come from ``near.run_near``).
+
+The documents the report names are given as a ``PickedDocs``: the ids and split codes of the pair documents
+only (sorted global indices), plus per-split totals. Both the in-memory documents of the driver-side path
+(``near._Docs``) and the per-piece spill files of the read-task path (``near_shards.PieceDocs``) give one
+through ``pick(needed)``, so this module has one code path and never sees a per-document array of the corpus.
+"""
 
 from __future__ import annotations
 
@@ -28,24 +34,53 @@ CLUSTERS_SCHEMA = pa.schema([
 ])
 
 
+class PickedDocs:
+    """Ids and split codes of the documents at sorted global indices ``idx``; per-split document counts and
+    the number of documents without shingles of the whole corpus."""
+
+    def __init__(self, idx: np.ndarray, ids: pa.Array, codes: np.ndarray, split_names: list[str],
+                 split_counts: list[int], n_empty: int) -> None:
+        self.idx = np.asarray(idx, np.int64)
+        self.ids = ids.cast(pa.string())
+        self.codes = np.asarray(codes, np.int16)
+        self.split_names = list(split_names)
+        self.split_counts = [int(x) for x in split_counts]
+        self.n_empty = int(n_empty)
+
+    def __len__(self) -> int:
+        return sum(self.split_counts)
+
+    def _pos(self, g: np.ndarray) -> np.ndarray:
+        g = np.asarray(g, np.int64)
+        k = np.searchsorted(self.idx, g)
+        if len(g) and (k.max() >= len(self.idx) or (self.idx[k] != g).any()):
+            raise KeyError("document index not picked")
+        return k
+
+    def ids_of(self, g: np.ndarray) -> pa.Array:
+        return self.ids.take(pa.array(self._pos(g), pa.int64()))
+
+    def codes_of(self, g: np.ndarray) -> np.ndarray:
+        return self.codes[self._pos(g)]
+
+
 def build_result(*, config, normalize, docs, bands, rows, stats, a, b, est, inter, size_a, size_b, jac, keep,
                  out_dir: Path, top: int, train_split: str) -> PassResult:
-    n_docs = len(docs.split_codes)
+    n_docs = len(docs)
     names = np.array(docs.split_names, dtype=object)
-    ids = docs.doc_ids()
     ka, kb = a[keep], b[keep]
     members, cid = union_find_clusters(ka, kb)
     cluster_of = dict(zip(members.tolist(), cid.tolist()))
     # orientation: the non-train document first; otherwise input order
     train_code = docs.split_names.index(train_split) if train_split in docs.split_names else -1
-    swap = docs.split_codes[ka] == train_code
+    swap = docs.codes_of(ka) == train_code
     da, db = np.where(swap, kb, ka), np.where(swap, ka, kb)
     sa, sb = np.where(swap, size_b[keep], size_a[keep]), np.where(swap, size_a[keep], size_b[keep])
     it = inter[keep]
     pairs = pa.table({
-        "doc_id": ids.take(pa.array(da)), "split": pa.array(names[docs.split_codes[da]].tolist(), pa.string()),
-        "other_doc_id": ids.take(pa.array(db)),
-        "other_split": pa.array(names[docs.split_codes[db]].tolist(), pa.string()),
+        "doc_id": docs.ids_of(da), "split": pa.array(names[docs.codes_of(da)].tolist(), pa.string()),
+        "other_doc_id": docs.ids_of(db),
+        "other_split": pa.array(names[docs.codes_of(db)].tolist(), pa.string()),
         "jaccard": pa.array(jac[keep], pa.float64()),
         "containment": pa.array(np.where(sa > 0, it / np.maximum(sa, 1), 0.0)),
         "other_containment": pa.array(np.where(sb > 0, it / np.maximum(sb, 1), 0.0)),
@@ -56,8 +91,8 @@ def build_result(*, config, normalize, docs, bands, rows, stats, a, b, est, inte
                                      ("other_split", "ascending"), ("other_doc_id", "ascending")])
     csize = np.bincount(cid) if len(cid) else np.zeros(0, np.int64)
     clusters = pa.table({
-        "cluster_id": pa.array(cid, pa.int64()), "doc_id": ids.take(pa.array(members)),
-        "split": pa.array(names[docs.split_codes[members]].tolist(), pa.string()),
+        "cluster_id": pa.array(cid, pa.int64()), "doc_id": docs.ids_of(members),
+        "split": pa.array(names[docs.codes_of(members)].tolist(), pa.string()),
         "cluster_size": pa.array(csize[cid] if len(cid) else [], pa.int64()),
     }, schema=CLUSTERS_SCHEMA)
     write_parquet_atomic(out_dir / "near_pairs.parquet", pairs)
@@ -79,8 +114,8 @@ def build_result(*, config, normalize, docs, bands, rows, stats, a, b, est, inte
     curve = lsh.detection_curve(bands, rows)
     ests = est[keep]
     summary = {
-        "documents": {n: int((docs.split_codes == i).sum()) for i, n in enumerate(docs.split_names)},
-        "documents_without_shingles": int((docs.n_shingles == 0).sum()),
+        "documents": dict(zip(docs.split_names, docs.split_counts)),
+        "documents_without_shingles": docs.n_empty,
         "bands": bands, "rows": rows, "detection_curve": curve,
         "candidates": n_cand, "verified_pairs": int(keep.sum()), "dropped_candidates": dropped,
         "measured_false_positive_rate": round(dropped / n_cand, 6) if n_cand else 0.0,

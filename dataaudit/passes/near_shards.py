@@ -3,8 +3,11 @@ driver-side phases of ``near.py``, computed where the data is.
 
 1. *sign*: one task per piece of each source (``engine/pieces.py``: a shard the worker reads, or a batch
    the driver read where a source cannot be sharded); the task signs its documents, writes their
-   signatures and their band keys, hash-partitioned (``bands.write_keys``), to the spill directory, and
-   returns only doc ids and shingle counts. The driver never holds text, signatures or band keys;
+   signatures, their band keys, hash-partitioned (``bands.write_keys``), and their doc ids and shingle
+   counts (``docs<task>.arrow``, Arrow IPC) to the spill directory, and returns only its document count and
+   its count of documents without shingles. The driver never holds text, signatures, band keys or a
+   per-document array: ``PieceDocs`` fetches ids of the documents it is asked for (the pairs') by global
+   index from the pieces' files, and split codes come from the piece's split (``task_codes`` + ``bases``);
 2. *candidates*: one ``bands.partition_pairs`` task per partition; the union of their pairs;
 3. *estimates*: the signature rows of candidate documents, read from the pieces' files;
 4. *exact sets*: the pieces holding candidate documents are read again by tasks that return the sets of
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.ipc as ipc
 
 from ..engine.pieces import Pieces
 from . import bands as _bands
@@ -37,8 +41,17 @@ def _sig_path(spill: Path, task: int) -> Path:
     return Path(spill) / f"sig{task:06d}.u32"
 
 
-def sign_piece(batches, spill: str, partitions: int, task: int) -> tuple[pa.Array, np.ndarray]:
-    """(doc ids, shingle counts) of one piece; its signatures and partitioned band keys go to ``spill``."""
+def _docs_path(spill: Path, task: int) -> Path:
+    return Path(spill) / f"docs{task:06d}.arrow"
+
+
+DOCS_SCHEMA = pa.schema([("doc_id", pa.string()), ("n_shingles", pa.int64())])
+
+
+def sign_piece(batches, spill: str, partitions: int, task: int) -> tuple[int, int]:
+    """(document count, documents without shingles) of one piece; its signatures, partitioned band keys,
+    doc ids and shingle counts go to ``spill`` (each file written atomically: a retried task rewrites the
+    same bytes)."""
     ids, texts = _batches_texts(batches)
     sigs, keys, counts = [], [], []
     for t in texts:
@@ -57,7 +70,68 @@ def sign_piece(batches, spill: str, partitions: int, task: int) -> tuple[pa.Arra
     os.replace(tmp, path)
     _bands.write_keys(Path(spill), task, key, cnt, partitions)
     doc_ids = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
-    return doc_ids, cnt
+    path = _docs_path(Path(spill), task)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    with ipc.new_file(str(tmp), DOCS_SCHEMA) as w:
+        w.write_table(pa.table({"doc_id": doc_ids, "n_shingles": pa.array(cnt, pa.int64())}, schema=DOCS_SCHEMA))
+    os.replace(tmp, path)
+    return len(cnt), int((cnt == 0).sum())
+
+
+class PieceDocs:
+    """The documents of the read-task path: per piece only (first global index, size, split code, documents
+    without shingles); ids and shingle counts stay in the pieces' ``docs<task>.arrow`` files and are read
+    for the documents asked for only. Holds O(pieces) memory, not O(documents)."""
+
+    def __init__(self, spill: Path, bases: np.ndarray, sizes: np.ndarray, task_codes: np.ndarray,
+                 empties: np.ndarray, split_names: list[str]) -> None:
+        self.spill, self.bases, self.sizes = Path(spill), bases, sizes
+        self.task_codes, self.empties, self.split_names = task_codes, empties, list(split_names)
+
+    def __len__(self) -> int:
+        return int(self.sizes.sum())
+
+    def _task_of(self, g: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.bases, g, side="right") - 1
+
+    def codes_of(self, g: np.ndarray) -> np.ndarray:
+        return self.task_codes[self._task_of(np.asarray(g, np.int64))] if len(g) else np.zeros(0, np.int16)
+
+    def _column_of(self, g: np.ndarray, name: str) -> pa.Array:
+        """Column ``name`` of the documents at global indices ``g`` (any order), read from their pieces'
+        files through memory maps: only the rows asked for are materialized."""
+        g = np.asarray(g, np.int64)
+        t = self._task_of(g)
+        order = np.argsort(t, kind="stable")
+        parts = []
+        for tt in np.unique(t).tolist():
+            sel = order[np.searchsorted(t[order], tt):np.searchsorted(t[order], tt, side="right")]
+            with pa.memory_map(str(_docs_path(self.spill, tt))) as src:
+                col = ipc.open_file(src).read_all().column(name)
+                parts.append(col.take(pa.array(g[sel] - self.bases[tt], pa.int64())).combine_chunks())
+        typ = DOCS_SCHEMA.field(name).type
+        if not parts:
+            return pa.array([], typ)
+        got = pa.concat_arrays(parts)
+        inv = np.empty(len(g), np.int64)
+        inv[order] = np.arange(len(g))
+        return got.take(pa.array(inv, pa.int64()))
+
+    def ids_of(self, g: np.ndarray) -> pa.Array:
+        return self._column_of(g, "doc_id")
+
+    def n_shingles_of(self, g: np.ndarray) -> np.ndarray:
+        return self._column_of(g, "n_shingles").to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def pick(self, idx: np.ndarray):
+        """The report's view (``near_report.PickedDocs``) of the documents at sorted global indices ``idx``."""
+        from .near_report import PickedDocs
+
+        idx = np.asarray(idx, np.int64)
+        counts = np.bincount(self.task_codes, weights=self.sizes, minlength=len(self.split_names)) \
+            if len(self.sizes) else np.zeros(len(self.split_names))
+        return PickedDocs(idx, self.ids_of(idx), self.codes_of(idx), self.split_names,
+                          counts.astype(np.int64).tolist(), int(self.empties.sum()))
 
 
 def sets_piece(batches, sel: np.ndarray) -> list[np.ndarray]:
@@ -78,8 +152,8 @@ class ShardedNear:
         self.partitions = int(engine.partitions)
         self.pieces = {split: Pieces(engine, runner, src) for split, src in sources.items()}
 
-    def sign(self, docs_cls):
-        ids, codes, counts, task_codes, sizes = [], [], [], [], []
+    def sign(self) -> PieceDocs:
+        task_codes, sizes, empties = [], [], []
         task = 0
         for code, (split, pieces) in enumerate(self.pieces.items()):
             first = task
@@ -87,26 +161,23 @@ class ShardedNear:
             def number(k, _item, first=first):
                 return first + k
 
-            for doc_ids, n_sh in pieces.map(sign_piece, str(self.spill), self.partitions, select=number):
-                ids.append(doc_ids)
-                codes.append(np.full(len(n_sh), code, dtype=np.int16))
-                counts.append(n_sh)
+            for n, n_empty in pieces.map(sign_piece, str(self.spill), self.partitions, select=number):
                 task_codes.append(code)
-                sizes.append(len(n_sh))
+                sizes.append(n)
+                empties.append(n_empty)
                 task += 1
                 if self.progress:
-                    self.progress(f"near: signatures {split}", len(n_sh))
-        cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))
+                    self.progress(f"near: signatures {split}", n)
         self.task_codes = np.array(task_codes, np.int16)
         self.sizes = np.array(sizes, np.int64)
         self.bases = np.concatenate(([0], np.cumsum(self.sizes)[:-1])).astype(np.int64) if sizes else \
             np.zeros(0, np.int64)
-        self.docs = docs_cls(ids, cat(codes, np.int16), cat(counts, np.int64), list(self.sources))
+        self.docs = PieceDocs(self.spill, self.bases, self.sizes, self.task_codes, np.array(empties, np.int64),
+                              list(self.sources))
         return self.docs
 
     def candidates(self, stats: lsh.BucketStats) -> np.ndarray:
-        empty = np.flatnonzero(self.docs.n_shingles == 0).astype(np.int64)
-        tasks = ((str(self.spill), p, self.partitions, self.bases, self.task_codes, empty, self.bands,
+        tasks = ((str(self.spill), p, self.partitions, self.bases, self.task_codes, self.bands,
                   self.cfg.mode, self.cfg.max_bucket) for p in range(self.partitions))
         out = []
         for pairs, st in self.runner.map(_bands.partition_pairs, tasks):
