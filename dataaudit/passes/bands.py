@@ -12,8 +12,9 @@ lies in one partition, whole and with its members in global order, which is all 
 sort of each whole band gives, and the bucket counts add up to the same ``BucketStats``.
 
 Documents without shingles get the key ``index | 2^63`` in every band on the driver path (so they pair with
-nothing); here the signing task lists their local positions beside its records (``keys<task>.empty.npy``)
-and the pairing task adds those records from every piece's list, so even a real key equal to one of them
+nothing); here the signing task lists their local positions after the partition offsets in its index file
+(so a pairing task reads no extra file per piece) and the pairing task adds those records from every piece's
+list, so even a real key equal to one of them
 gives the same pair as there. The driver holds no per-document array for this.
 """
 
@@ -32,10 +33,6 @@ _EMPTY_BIT = np.uint64(1 << 63)
 
 def _paths(spill: Path, task: int) -> tuple[Path, Path]:
     return spill / f"keys{task:06d}.rec", spill / f"keys{task:06d}.off.npy"
-
-
-def _empty_path(spill: Path, task: int) -> Path:
-    return spill / f"keys{task:06d}.empty.npy"
 
 
 def _save_atomic(path: Path, arr: np.ndarray) -> None:
@@ -61,23 +58,24 @@ def write_keys(spill: Path, task: int, keys: np.ndarray, n_shingles: np.ndarray,
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     rec.tofile(tmp)
     os.replace(tmp, path)
-    _save_atomic(off_path, off)
-    _save_atomic(_empty_path(Path(spill), task), np.flatnonzero(n_shingles == 0).astype(np.int64))
+    # the index: partition offsets (partitions + 1), then the local positions of documents without shingles
+    _save_atomic(off_path, np.concatenate((off, np.flatnonzero(n_shingles == 0).astype(np.int64))))
 
 
 def partition_pairs(task: tuple) -> tuple[np.ndarray, lsh.BucketStats]:
     """(packed candidate pairs of global indices, bucket stats) of partition ``p``.
 
     ``task``: (spill, p, partitions, bases (first global index of each piece), codes (split code of each
-    piece), bands, mode, max_bucket). The documents without shingles come from the pieces' ``empty`` lists.
+    piece), bands, mode, max_bucket). The documents without shingles come from the pieces' index files.
     """
     spill, p, partitions, bases, codes, bands, mode, max_bucket = task
     parts_g, parts_b, parts_k, parts_c = [], [], [], []
-    empty = [np.load(_empty_path(Path(spill), t)) + int(bases[t]) for t in range(len(bases))]
-    empty = np.concatenate(empty) if empty else np.zeros(0, np.int64)
+    empty = []
     for t in range(len(bases)):
         path, off_path = _paths(Path(spill), t)
-        off = np.load(off_path)
+        index = np.load(off_path)
+        off = index[:partitions + 1]
+        empty.append(index[partitions + 1:] + int(bases[t]))
         if off[p + 1] == off[p]:
             continue
         rec = np.fromfile(path, RECORD, count=int(off[p + 1] - off[p]), offset=int(off[p]) * RECORD.itemsize)
@@ -85,7 +83,7 @@ def partition_pairs(task: tuple) -> tuple[np.ndarray, lsh.BucketStats]:
         parts_b.append(rec["band"].astype(np.int64))
         parts_k.append(rec["key"])
         parts_c.append(np.full(len(rec), codes[t], np.int16))
-    empty = np.asarray(empty, np.int64)
+    empty = np.concatenate(empty) if empty else np.zeros(0, np.int64)
     ek = empty.astype(np.uint64) | _EMPTY_BIT
     mine = (ek % np.uint64(partitions)).astype(np.int64) == p
     if mine.any():
