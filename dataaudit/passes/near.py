@@ -4,7 +4,9 @@ Phases (each streams the sources, so memory is bounded by the batch size plus sm
 
 1. *sign*: every document's normalized text is shingled (``dataaudit.shingle``), signed (``lsh.MinHasher``),
    and cut into band keys; signatures and keys are spilled to files in a temporary directory under the
-   output directory (one file per band), only doc ids and split codes stay in memory;
+   output directory (one file per band), only doc ids, split codes and shingle counts stay in memory (on
+   read tasks not even those: they stay in the pieces' spill files, ``near_shards.PieceDocs``); the report
+   gets the ids and split codes of the pair documents only (``docs.pick``, ``near_report.PickedDocs``);
 2. *candidates*: band by band, the keys are sorted (numpy) and equal keys give candidate pairs, filtered by
    mode (``cross``: pairs of different splits, i.e. val x train, test x train, val x test; ``within``: pairs
    inside one split; ``both``);
