@@ -56,23 +56,15 @@ def read_table(path: Path) -> pa.Table:
 FLUSH_ROWS = 65536        # records a Spill gathers before it sorts them into its files (~4 MB of records)
 
 
-class Spill:
-    """Append record batches to ``n`` files by which of ``ranges`` (sorted, contiguous) the prefix falls in.
+class _Cutter:
+    """Records gathered up to ``flush_rows``, then cut by which of ``ranges`` (sorted, contiguous) their hash
+    prefix falls in, in one stable sort (arrival order kept within each range); ``rows`` counts per range."""
 
-    Records are gathered up to ``flush_rows`` and then cut by range in one sort, so each file gets one
-    batch per flush rather than a few rows per input batch (64 files x a 4,096-row batch made ~64-row IPC
-    messages, whose per-message cost dominated). A file's records keep their arrival order either way.
-    """
-
-    def __init__(self, ranges: list[tuple[int, int]], schema: pa.Schema, directory: Path, name: str,
-                 flush_rows: int = FLUSH_ROWS) -> None:
-        self.ranges = ranges
+    def __init__(self, ranges: list[tuple[int, int]], schema: pa.Schema, flush_rows: int) -> None:
+        self.ranges, self.schema = ranges, schema
         self.los = np.array([r[0] for r in ranges], np.uint64)
-        self.schema = schema
-        self.paths = [Path(directory) / f"{name}-{k:03d}.arrow" for k in range(len(ranges))]
-        self.rows = [0] * len(ranges)
-        self.writers: list[pa.ipc.RecordBatchStreamWriter | None] = [None] * len(ranges)
         self.flush_rows = max(1, flush_rows)
+        self.rows = [0] * len(ranges)
         self.pending: list[pa.RecordBatch] = []
         self.n_pending = 0
 
@@ -84,22 +76,47 @@ class Spill:
                 self._flush()
 
     def _flush(self) -> None:
-        if not self.pending:
-            return
+        raise NotImplementedError
+
+    def _cut(self) -> list[pa.Table | None]:
+        """The pending records cut by range (stable: arrival order kept within each)."""
         t = pa.Table.from_batches(self.pending, schema=self.schema)
         self.pending, self.n_pending = [], 0
         bucket = np.searchsorted(self.los, prefix64(t.column(0)), side="right") - 1
         order = np.argsort(bucket, kind="stable")
         bounds = np.searchsorted(bucket[order], np.arange(len(self.ranges) + 1))
         taken = t.take(pa.array(order)).combine_chunks()
+        out: list[pa.Table | None] = []
         for k in range(len(self.ranges)):
             a, b = int(bounds[k]), int(bounds[k + 1])
-            if a == b:
+            out.append(taken.slice(a, b - a) if b > a else None)
+            self.rows[k] += b - a
+        return out
+
+
+class Spill(_Cutter):
+    """Append record batches to ``n`` files by which of ``ranges`` (sorted, contiguous) the prefix falls in.
+
+    Records are gathered up to ``flush_rows`` and then cut by range in one sort, so each file gets one
+    batch per flush rather than a few rows per input batch (64 files x a 4,096-row batch made ~64-row IPC
+    messages, whose per-message cost dominated). A file's records keep their arrival order either way.
+    """
+
+    def __init__(self, ranges: list[tuple[int, int]], schema: pa.Schema, directory: Path, name: str,
+                 flush_rows: int = FLUSH_ROWS) -> None:
+        super().__init__(ranges, schema, flush_rows)
+        self.paths = [Path(directory) / f"{name}-{k:03d}.arrow" for k in range(len(ranges))]
+        self.writers: list[pa.ipc.RecordBatchStreamWriter | None] = [None] * len(ranges)
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        for k, part in enumerate(self._cut()):
+            if part is None:
                 continue
             if self.writers[k] is None:
                 self.writers[k] = pa.ipc.new_stream(str(self.paths[k]), self.schema)
-            self.writers[k].write_table(taken.slice(a, b - a))
-            self.rows[k] += b - a
+            self.writers[k].write_table(part)
 
     def close(self) -> list[tuple[Path, int, tuple[int, int]]]:
         """(path, rows, prefix range) of each non-empty file, in hash order."""
@@ -129,7 +146,7 @@ def rechunk(batches, rows: int = READ_ROWS) -> Iterator[pa.RecordBatch]:
 INDEX_KEY = b"dataaudit.buckets"   # schema metadata of a task spill file: its bucket -> batches index
 
 
-class TaskSpill:
+class TaskSpill(_Cutter):
     """One read task's hash records in ONE Arrow IPC file, grouped by bucket, plus its offsets index.
 
     The file holds bucket 0's records, then bucket 1's, ..., each in arrival order and in batches of
@@ -150,38 +167,12 @@ class TaskSpill:
 
     def __init__(self, ranges: list[tuple[int, int]], schema: pa.Schema, path: Path,
                  flush_rows: int = FLUSH_ROWS) -> None:
-        self.ranges, self.schema, self.path = ranges, schema, Path(path)
-        self.los = np.array([r[0] for r in ranges], np.uint64)
-        self.flush_rows = max(1, flush_rows)
-        self.rows = [0] * len(ranges)
-        self.pending: list[pa.RecordBatch] = []
-        self.n_pending = 0
+        super().__init__(ranges, schema, flush_rows)
+        self.path = Path(path)
         self.tmp = self.path.with_name(f"{self.path.name}.in{os.getpid()}")
         self.writer = None
         self.where: list[list[int]] = [[] for _ in ranges]    # batches of the temporary file, per bucket
         self.n_batches = 0
-
-    def add(self, batch: pa.RecordBatch) -> None:
-        if batch.num_rows:
-            self.pending.append(batch)
-            self.n_pending += batch.num_rows
-            if self.n_pending >= self.flush_rows:
-                self._flush()
-
-    def _cut(self) -> list[pa.Table | None]:
-        """The pending records cut by bucket (stable: arrival order kept within each)."""
-        t = pa.Table.from_batches(self.pending, schema=self.schema)
-        self.pending, self.n_pending = [], 0
-        bucket = np.searchsorted(self.los, prefix64(t.column(0)), side="right") - 1
-        order = np.argsort(bucket, kind="stable")
-        bounds = np.searchsorted(bucket[order], np.arange(len(self.ranges) + 1))
-        taken = t.take(pa.array(order)).combine_chunks()
-        out: list[pa.Table | None] = []
-        for k in range(len(self.ranges)):
-            a, b = int(bounds[k]), int(bounds[k + 1])
-            out.append(taken.slice(a, b - a) if b > a else None)
-            self.rows[k] += b - a
-        return out
 
     def _flush(self) -> None:
         if not self.pending:
