@@ -157,8 +157,22 @@ def test_report_on_local_read_tasks_equals_local(corpora, local, tmp_path, monke
         return made[-1]
 
     monkeypatch.setattr(job_mod, "get_engine", engine)
+    from dataaudit.engine.pieces import Pieces
+
+    mapped = []
+    real_map = Pieces.map
+
+    def spy_map(self, fn, *extra, **kw):
+        mapped.append(fn.__name__)
+        return real_map(self, fn, *extra, **kw)
+
+    monkeypatch.setattr(Pieces, "map", spy_map)
     rep = _report(corpora[name], tmp_path / "o", "local", 1)
     assert made
+    # the listed documents' excerpts are looked up by the read tasks too (the driver does not read the source)
+    assert "signals_piece" in mapped and "excerpts_piece" in mapped, mapped
+    assert any(r.get("excerpt") for sides in rep.findings["outliers"].values() for rows in sides.values()
+               for r in rows)
     assert _differ(_outputs(tmp_path / "o"), local[name][0]) == []
     assert rep.bad_records == local[name][1].bad_records
     _canonical_row_groups(tmp_path / "o" / "docs.parquet", READ["batch_size"])
@@ -184,7 +198,7 @@ def test_report_on_ray_read_tasks_equals_local(ray_here, corpora, local, tmp_pat
         planned.clear()
         rep = _report(data, tmp_path / name, "ray", workers)
         assert rep.config["engine"]["engine"] == "ray" and rep.config["engine"]["workers"] == workers
-        assert len(planned) >= 3 and min(planned) >= 4, (name, planned)    # exact, near, signals: sharded
+        assert len(planned) >= 4 and min(planned) >= 4, (name, planned)    # exact, near, signals, excerpts
         assert _differ(_outputs(tmp_path / name), local[name][0]) == [], name
         assert rep.bad_records == local[name][1].bad_records
         _canonical_row_groups(tmp_path / name / "docs.parquet", READ["batch_size"])

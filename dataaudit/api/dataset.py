@@ -86,7 +86,7 @@ def dataset_report(data: Any, *, out_dir: str | os.PathLike | None = None, confi
         report.bad_records = {"count": src.bad_log.count if src.bad_log else 0,
                               "examples": [e.to_dict() for e in (src.bad_log.examples if src.bad_log else [])]}
         with job.phase("excerpts"):
-            _excerpts(src, report)
+            _excerpts(src, report, job.engine)
         report.summary["alerts"] = alerts(report, config.alert_share)
         return job.finish()
 
@@ -228,8 +228,20 @@ def _annotate(t: pa.Table, groups: dict[str, str], clusters: dict[str, int], sco
     return t
 
 
-def _excerpts(src: DocSource, report: Report) -> None:
-    """Texts of the listed documents only (outliers, largest duplicate groups): a bounded second look."""
+def excerpts_piece(batches, want: frozenset) -> dict[str, str]:
+    """The excerpts of the documents of ``batches`` whose doc_id is in ``want`` (the first of each id)."""
+    out: dict[str, str] = {}
+    for b in batches:
+        for d, t in zip(b.column("doc_id").to_pylist(), b.column("text").to_pylist()):
+            if d in want and d not in out:
+                out[d] = t[:EXCERPT]
+    return out
+
+
+def _excerpts(src: DocSource, report: Report, engine: Any = None) -> None:
+    """Texts of the listed documents only (outliers, largest duplicate groups): a bounded second look. With
+    read tasks (``--engine ray``) the workers look in their own shards and send back the excerpts only; else
+    the driver reads until it has them all. Either way the first document of an id gives its excerpt."""
     want: set[str] = set()
     for sides in report.findings.get("outliers", {}).values():
         for rows in sides.values():
@@ -240,13 +252,20 @@ def _excerpts(src: DocSource, report: Report) -> None:
         want.add(c["first_doc_id"])
     if not want:
         return
+    from ..engine.pieces import Pieces, uses_read_tasks
+
     texts: dict[str, str] = {}
-    for b in src():
-        for d, t in zip(b.column("doc_id").to_pylist(), b.column("text").to_pylist()):
-            if d in want:
-                texts[d] = t[:EXCERPT]
-        if len(texts) == len(want):
-            break
+    if engine is not None and uses_read_tasks(engine):
+        with engine.pool() as pool:
+            for found in Pieces(engine, pool, src).map(excerpts_piece, frozenset(want), account=False):
+                for d, t in found.items():
+                    texts.setdefault(d, t)
+    else:
+        for b in src():
+            for d, t in excerpts_piece([b], frozenset(want - texts.keys())).items():
+                texts.setdefault(d, t)
+            if len(texts) == len(want):
+                break
     for sides in report.findings.get("outliers", {}).values():
         for rows in sides.values():
             for r in rows:
