@@ -197,7 +197,7 @@ def main(argv=None) -> int:
     if not Path(a.datatrove_python).exists():
         raise SystemExit(f"signals: the baseline's Python {a.datatrove_python} does not exist; make it with "
                          f"`python3 -m venv /work/venvs/datatrove && /work/venvs/datatrove/bin/pip install datatrove "
-                         f"spacy` (datatrove's filters need spacy, no model download), or pass --datatrove-python")
+                         f"spacy regex` (datatrove's filters need spacy and regex, no model download), or pass --datatrove-python")
     if a.quick:
         a.repeat, a.junk_per_kind = 1, 10
     docs = build_corpus(a.corpora, a.junk_per_kind)

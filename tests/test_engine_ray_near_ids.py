@@ -195,3 +195,34 @@ def test_ray_equals_local(ray_here, corpus, driver, tmp_path, workers):
         res = run_near(_sources(corpus), NearConfig(**CFG), tmp_path, engine=eng)
     assert _files(tmp_path) == _files(driver[0]) and len(_files(tmp_path)) == 2
     assert res.summary == driver[1].summary and res.findings == driver[1].findings
+
+
+def test_candidate_sets_stay_in_the_spill_and_verification_reads_them(corpus, driver, tmp_path, monkeypatch):
+    """On read tasks the re-read writes each piece's candidate sets to its own spill file and returns sizes
+    only; the verification tasks are given where the sets lie (file, start, count), never the sets, and the
+    tables are the driver path's."""
+    from dataaudit.engine import LocalEngine
+    from dataaudit.passes import near, near_shards
+    from dataaudit.passes.near import NearConfig, run_near
+
+    payloads, returned = [], []
+    real_verify, real_sets = near._verify_task, near_shards.sets_piece
+
+    def verify_spy(task):
+        payloads.append(task[2])
+        return real_verify(task)
+
+    def sets_spy(batches, spill, which):
+        out = real_sets(batches, spill, which)
+        returned.append(out)
+        return out
+
+    monkeypatch.setattr(near, "_verify_task", verify_spy)
+    monkeypatch.setattr(near_shards, "sets_piece", sets_spy)
+    run_near(_sources(corpus), NearConfig(**CFG), tmp_path / "out",
+             engine=LocalEngine(1, partitions=3, shard_bytes=SHARD))
+    assert payloads and len(returned) >= 2
+    assert all(r.dtype == np.int64 and r.ndim == 1 for r in returned)          # sizes, not sets
+    refs = [v for p in payloads for v in p.values()]
+    assert refs and all(isinstance(v, tuple) and len(v) == 3 and str(v[0]).endswith(".u64") for v in refs)
+    assert _files(tmp_path / "out") == _files(driver[0])

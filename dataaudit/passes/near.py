@@ -265,7 +265,8 @@ def _verify(pairs_a: np.ndarray, pairs_b: np.ndarray, sets: _SetStore, runner,
         for c in range(0, len(pairs_a), chunk):
             a, b = pairs_a[c:c + chunk], pairs_b[c:c + chunk]
             need = np.unique(np.concatenate((a, b))).tolist()
-            yield a, b, {g: sets[g] for g in need}
+            # on read tasks the sets are in the pieces' spill files: the task gets where they are, not them
+            yield a, b, (sets.refs(need) if hasattr(sets, "refs") else {g: sets[g] for g in need})
     parts = list(runner.map(_verify_task, tasks()))
     return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
@@ -322,7 +323,7 @@ def run_near(sources: Sources, config: NearConfig, out_dir: Path, *, normalize: 
         del docs
         if len(needed):
             if uses_read_tasks(engine):
-                sets = sharded.exact_sets(needed, _SetStore)
+                sets = sharded.exact_sets(needed)
             else:
                 sets = _exact_sets(sources, needed, runner, n_docs, progress, spill)
             inter = _verify(a, b, sets, runner)

@@ -134,13 +134,44 @@ class PieceDocs:
                           counts.astype(np.int64).tolist(), int(self.empties.sum()))
 
 
-def sets_piece(batches, sel: np.ndarray) -> list[np.ndarray]:
-    """Exact shingle sets of the piece's documents at local positions ``sel``."""
+def _sets_path(spill: Path, task: int) -> Path:
+    return Path(spill) / f"sets{task:06d}.u64"
+
+
+def sets_piece(batches, spill: str, which: tuple[int, np.ndarray]) -> np.ndarray:
+    """Exact shingle sets of the piece's documents at local positions ``sel`` (``which`` = (its task number,
+    sel)), written one after another to the piece's file in the spill directory; returns their sizes only (the
+    sets never reach the driver)."""
+    task, sel = which
     _, texts = _batches_texts(batches)
-    if not texts:
-        return []
-    text = pa.concat_arrays([t.cast(pa.large_string()) for t in texts])
-    return _sets_task(text.take(pa.array(sel, pa.int64())))
+    sets = _sets_task(pa.concat_arrays([t.cast(pa.large_string()) for t in texts]).take(pa.array(sel, pa.int64()))) \
+        if texts else []
+    path = _sets_path(Path(spill), task)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        for x in sets:
+            f.write(np.ascontiguousarray(x, dtype=np.uint64).tobytes())
+    os.replace(tmp, path)
+    return np.array([len(x) for x in sets], dtype=np.int64)
+
+
+class PieceSets:
+    """The exact sets of the ``needed`` documents (sorted global indices), in one spill file per piece.
+    ``refs(gs)`` gives each document's (file, first hash, count) for a verification task, which reads the sets
+    itself (``near_tasks._verify_task``); ``sizes`` are the set sizes in ``needed`` order."""
+
+    def __init__(self, needed: np.ndarray, sizes: np.ndarray, files: list[str], file_of: np.ndarray) -> None:
+        self.needed, self.sizes, self.files, self.file_of = needed, sizes, files, file_of
+        # within its file, a document's set starts after the sets of the earlier needed documents of that file
+        self.start = np.zeros(len(needed), np.int64)
+        for k in np.unique(file_of).tolist():
+            m = np.flatnonzero(file_of == k)
+            self.start[m] = np.concatenate(([0], np.cumsum(sizes[m])[:-1]))
+
+    def refs(self, gs) -> dict[int, tuple[str, int, int]]:
+        k = np.searchsorted(self.needed, np.asarray(gs, np.int64))
+        return {int(g): (self.files[int(self.file_of[i])], int(self.start[i]), int(self.sizes[i]))
+                for g, i in zip(gs, k.tolist())}
 
 
 class ShardedNear:
@@ -206,37 +237,49 @@ class ShardedNear:
             out[c:c + 65536] = (sa == sb).mean(axis=1)
         return out
 
-    def exact_sets(self, needed: np.ndarray, set_store_cls):
-        """The sets of ``needed`` (sorted global indices), written to ``spill/sets.u64`` in that order."""
+    def exact_sets(self, needed: np.ndarray) -> PieceSets:
+        """The sets of ``needed`` (sorted global indices): the pieces holding them are read again by tasks that
+        write the sets to one spill file per piece (``sets_piece``) and return their sizes."""
         t_of = self._task_of(needed)
         sizes = np.zeros(len(needed), dtype=np.int64)
+        files: list[str] = []
+        file_of = np.full(len(needed), -1, dtype=np.int64)
         done = 0
-        path = self.spill / "sets.u64"
         task = 0
-        with open(path, "wb") as f:
-            for split, pieces in self.pieces.items():
-                first = task
-                n_pieces = int((self.task_codes == list(self.pieces).index(split)).sum())
-                lo = np.searchsorted(t_of, first)
-                hi = np.searchsorted(t_of, first + n_pieces)
+        for split, pieces in self.pieces.items():
+            first = task
+            n_pieces = int((self.task_codes == list(self.pieces).index(split)).sum())
+            lo = np.searchsorted(t_of, first)
+            hi = np.searchsorted(t_of, first + n_pieces)
 
-                def select(k, _item, first=first):
-                    tt = first + k
-                    i, j = np.searchsorted(t_of, [tt, tt + 1])
-                    return needed[i:j] - self.bases[tt] if j > i else None
+            def select(k, _item, first=first):
+                tt = first + k
+                i, j = np.searchsorted(t_of, [tt, tt + 1])
+                return needed[i:j] - self.bases[tt] if j > i else None
 
-                if hi > lo:
-                    for result in pieces.map(sets_piece, select=select, account=False):
-                        for s in result:
-                            f.write(np.ascontiguousarray(s, dtype=np.uint64).tobytes())
-                            sizes[done] = len(s)
-                            done += 1
-                        if self.progress:
-                            self.progress("near: verify (re-read)", len(result))
-                task += n_pieces
+            if hi > lo:
+                wanted = np.unique(t_of[lo:hi]).tolist()      # the pieces that have candidates, in order
+                for tt, result in zip(wanted, pieces.map(sets_piece, str(self.spill), select=_numbered(select, first),
+                                                         account=False)):
+                    n = len(result)
+                    sizes[done:done + n] = result
+                    file_of[done:done + n] = len(files)
+                    files.append(str(_sets_path(self.spill, tt)))
+                    done += n
+                    if self.progress:
+                        self.progress("near: verify (re-read)", n)
+            task += n_pieces
         if done != len(needed):
             from ..errors import InputError
 
             raise InputError(f"the sources gave {done} of {len(needed)} candidate documents on the second read; "
                              "near-duplicate verification needs inputs that do not change during the run")
-        return set_store_cls(path, needed, sizes)
+        return PieceSets(needed, sizes, files, file_of)
+
+
+def _numbered(select, first: int):
+    """``select`` for ``Pieces.map`` that also passes the piece's task number (where its sets file goes)."""
+    def sel(k, item):
+        arg = select(k, item)
+        return None if arg is None else (first + k, arg)
+    return sel

@@ -41,9 +41,12 @@ def _sets_task(texts: pa.Array) -> list[np.ndarray]:
     return [np.unique(sh.doc(i)) for i in range(len(sh))]
 
 
-def _verify_task(task: tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]) -> np.ndarray:
-    """Intersection sizes of the shingle sets of pairs (a[k], b[k])."""
+def _verify_task(task: tuple[np.ndarray, np.ndarray, dict]) -> np.ndarray:
+    """Intersection sizes of the shingle sets of pairs (a[k], b[k]). ``sets`` maps a document to its set, or
+    (read tasks) to where its set lies: (spill file, first hash, count), read here."""
     a, b, sets = task
+    if sets and isinstance(next(iter(sets.values())), tuple):
+        sets = {g: np.fromfile(path, dtype=np.uint64, count=n, offset=8 * start) for g, (path, start, n) in sets.items()}
     out = np.empty(len(a), dtype=np.int64)
     for k in range(len(a)):
         out[k] = len(np.intersect1d(sets[int(a[k])], sets[int(b[k])], assume_unique=True))
