@@ -92,6 +92,21 @@ def _dispatch(argv: list[str]) -> int:
     return int(args.func(args))
 
 
+def _interrupted(e: BaseException) -> bool:
+    """Whether a Ctrl-C lies under this exception. Python wraps some exceptions raised inside its own machinery:
+    a SIGINT that lands while a class body is being set up (``__set_name__``, e.g. a dataclass imported lazily
+    mid-run) comes back as ``RuntimeError`` with the ``KeyboardInterrupt`` as its cause. Such a run was
+    interrupted, not broken (seen in tests/test_interrupt.py on CI)."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -105,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 2
     except Exception as e:  # noqa: BLE001 - the last line of defence: a crash is exit 2, never 1
+        if _interrupted(e):
+            print("dataaudit: interrupted; the previous report (if any) was left as it was", file=sys.stderr)
+            return 2
         print(f"dataaudit: internal error: {type(e).__name__}: {e} "
               f"(please report this with the command you ran)", file=sys.stderr)
         if "--debug" in argv:
