@@ -130,8 +130,8 @@ def test_the_signals_table_holds_no_text():
     assert strings == ["doc_id", "split", "source", "longest_run_char"]
 
 
-def test_the_rebatch_cuts_by_rows_only():
-    from dataaudit.api.dataset import _rebatch
+def test_the_recut_cuts_by_rows_only():
+    from dataaudit.io.common import recut
 
     t = pa.table({"a": list(range(23))})
     for cuts in ([23], [1] * 23, [5, 0, 9, 9], [10, 10, 3]):
@@ -139,9 +139,12 @@ def test_the_rebatch_cuts_by_rows_only():
         for c in cuts:
             parts.append(t.slice(at, c))
             at += c
-        got = list(_rebatch(parts, 10))
+        got = list(recut(parts, 10))
         assert [g.num_rows for g in got] == [10, 10, 3]
         assert pa.concat_tables(got).equals(t) and all(g.column(0).num_chunks == 1 for g in got)
+        batches = [b for p in parts for b in p.to_batches()]          # record batches cut the same way
+        again = list(recut(batches, 10))
+        assert [g.num_rows for g in again] == [10, 10, 3] and pa.concat_tables(again).equals(t)
 
 
 @pytest.mark.parametrize("name", ["fixtures", "parquet", "jsonl"])

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from ..config import JobConfig, ReadConfig
 from ..errors import ConfigError
+from ..io.common import recut
 from ..io.sources import DocSource
 from ..passes.exact import ExactConfig, run_exact
 from ..passes.near import NearConfig, run_near
@@ -138,7 +139,7 @@ def _signals(src: DocSource, config: DatasetConfig, job: Job, groups: dict[str, 
         # the tables come in the local reader's order on every engine; re-cut to ``read.batch_size`` rows
         # before anything else, so row groups, ``pos`` and what follows do not depend on how a shard read or
         # the local reader cut its batches: docs.parquet is the same for any --workers and --engine
-        for t in _rebatch(tables, config.read.batch_size):
+        for t in recut(tables, config.read.batch_size):
             t = _annotate(t, groups, clusters, scores, pos, tok_dir is None).combine_chunks()
             if scores is not None:
                 h = Histogram.of(t.column("bits_per_byte"), BPB_BINS)
@@ -188,29 +189,6 @@ def _signal_tables(src: DocSource, config: DatasetConfig, job: Job, tok_dir: str
                 yield from tables
         else:
             yield from pool.map(signals_task, src())
-
-
-def _rebatch(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
-    """The rows of ``tables``, in order, as tables of exactly ``rows`` rows (the last one shorter), each in
-    one chunk: the cut depends on the row order only, not on the batches that came in."""
-    held: list[pa.Table] = []
-    n = 0
-    for t in tables:
-        if t.num_rows == 0:
-            continue
-        held.append(t)
-        n += t.num_rows
-        if n < rows:
-            continue
-        whole = pa.concat_tables(held)
-        start = 0
-        while n - start >= rows:
-            yield whole.slice(start, rows).combine_chunks()
-            start += rows
-        held = [whole.slice(start)] if start < n else []
-        n -= start
-    if n:
-        yield pa.concat_tables(held).combine_chunks()
 
 
 def _annotate(t: pa.Table, groups: dict[str, str], clusters: dict[str, int], scores: pa.Table | None, pos: int,

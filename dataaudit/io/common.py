@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Sequence
+from typing import Callable, Iterable, Iterator, Literal, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -181,7 +181,32 @@ def _decode_binary(texts: pa.Array, rows: pa.Array, source: str, opts: ReadOptio
 
 
 def rebatch(batches, size: int):
-    """Re-chunk an iterator of RecordBatches into batches of at most ``size`` rows (zero-copy slices)."""
+    """Split each RecordBatch into batches of at most ``size`` rows (zero-copy slices; never merges two inputs,
+    so a reader's cuts stay where its row groups or lines put them). ``recut`` merges as well as splits."""
     for b in batches:
         for off in range(0, b.num_rows, size):
             yield b.slice(off, size)
+
+
+def recut(parts: Iterable[pa.Table | pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """The rows of ``parts`` (tables or record batches), in order, as tables of exactly ``rows`` rows (the last
+    one shorter), each in one chunk: the cuts depend on the row order only, never on how the rows came in, so
+    files written from them are the same bytes whatever the upstream batching (engines, flush sizes)."""
+    held: list[pa.Table] = []
+    n = 0
+    for p in parts:
+        if p.num_rows == 0:
+            continue
+        held.append(pa.Table.from_batches([p]) if isinstance(p, pa.RecordBatch) else p)
+        n += p.num_rows
+        if n < rows:
+            continue
+        whole = pa.concat_tables(held)
+        start = 0
+        while n - start >= rows:
+            yield whole.slice(start, rows).combine_chunks()
+            start += rows
+        held = [whole.slice(start)] if start < n else []
+        n -= start
+    if n:
+        yield pa.concat_tables(held).combine_chunks()

@@ -25,6 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..io.common import recut
+
 READ_ROWS = 8192          # rows per record batch in run files (what a merge holds per run)
 
 
@@ -128,19 +130,9 @@ class Spill(_Cutter):
 
 
 def rechunk(batches, rows: int = READ_ROWS) -> Iterator[pa.RecordBatch]:
-    """The rows of ``batches`` in batches of exactly ``rows`` rows (the last one shorter): cuts that depend
-    on the records only, never on how they were batched on the way in."""
-    buf, n = [], 0
-    for b in batches:
-        buf.append(b)
-        n += b.num_rows
-        if n >= rows:
-            t = pa.Table.from_batches(buf).combine_chunks()
-            full = (n // rows) * rows
-            yield from t.slice(0, full).to_batches(max_chunksize=rows)
-            buf, n = ([t.slice(full).combine_chunks().to_batches()[0]] if n > full else []), n - full
-    if n:
-        yield from pa.Table.from_batches(buf).combine_chunks().to_batches(max_chunksize=rows)
+    """The rows of ``batches`` in record batches of exactly ``rows`` rows (the last one shorter): ``recut``."""
+    for t in recut(batches, rows):
+        yield t.to_batches()[0]
 
 
 INDEX_KEY = b"dataaudit.buckets"   # schema metadata of a task spill file: its bucket -> batches index
