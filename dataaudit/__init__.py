@@ -21,7 +21,8 @@ import os as _os
 # the kept pages piled up and peak RSS grew with the corpus (benchmarks/memory.py: the exact pass 1.59x from 1x
 # to 16x; with 0 and the buffered Parquet reads of io/columnar.py 1.13x). mimalloc reads the variable when
 # libarrow loads, so this must run before pyarrow is first imported (a process that imported pyarrow earlier
-# keeps its own setting); workers inherit it. DATAAUDIT_MALLOC_TUNING=0 leaves it, and glibc's, as they are.
+# keeps its own setting); local workers inherit it, and the Ray engine passes it to a cluster's workers in the
+# job's runtime environment (engine/ray.py). DATAAUDIT_MALLOC_TUNING=0 leaves it, and glibc's, as they are.
 # Source: mimalloc's documentation, "Environment Options" (MIMALLOC_PURGE_DELAY).
 if _os.environ.get("DATAAUDIT_MALLOC_TUNING", "1") != "0":
     _os.environ.setdefault("MIMALLOC_PURGE_DELAY", "0")

@@ -111,8 +111,9 @@ def _doc_batches(n=3000, size=64):
 
 
 def test_a_killed_task_rerun_writes_the_same_file(tmp_path, monkeypatch):
-    """A hashing task that dies half way (its temporary file written, no final file) and is run again leaves
-    exactly the file of a task that ran once; nothing of the dead attempt is read by the grouping."""
+    """A hashing task that fails half way removes its temporary file and writes no final file; run again
+    (beside the stale temporary file a killed attempt would leave) it writes exactly the file of a task that
+    ran once; nothing of the dead attempt is read by the grouping."""
     monkeypatch.setattr(spill_io.TaskSpill.__init__, "__defaults__", (200,))    # many flushes: the tmp path
     batches = _doc_batches()
     clean = tmp_path / "clean"
@@ -130,7 +131,10 @@ def test_a_killed_task_rerun_writes_the_same_file(tmp_path, monkeypatch):
     spill.mkdir()
     with pytest.raises(Killed):
         _hash_task(dies(), spill)
-    assert not (spill / "t000003.arrow").exists() and list(spill.glob("t000003.arrow.in*"))
+    # a task that raises removes its temporary file (TaskSpill.abort); one killed outright leaves it behind:
+    # that stale file of another process must not change what the rerun writes
+    assert not (spill / "t000003.arrow").exists() and not list(spill.glob("t000003.arrow.*"))
+    (spill / "t000003.arrow.in999999").write_bytes(b"ARROW1 half a file of a killed attempt")
     r = _hash_task(iter(batches), spill)
     assert r["docs"] == r_clean["docs"] == 3000 and r["buckets"] == r_clean["buckets"]
     assert (spill / "t000003.arrow").read_bytes() == (clean / "t000003.arrow").read_bytes()

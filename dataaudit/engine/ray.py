@@ -208,6 +208,12 @@ class RayEngine(LocalThreads):
                 if address is None:
                     ray.init(num_cpus=workers or (os.cpu_count() or 1), **kw)
                 else:
+                    # a cluster's workers were not started from this process, so they do not inherit its allocator
+                    # setting (dataaudit/__init__.py); the job's runtime environment hands it to them
+                    env = {k: os.environ[k] for k in ("MIMALLOC_PURGE_DELAY", "DATAAUDIT_MALLOC_TUNING")
+                           if k in os.environ}
+                    if env:
+                        kw["runtime_env"] = {"env_vars": env}
                     ray.init(address=address, **kw)
             except ConnectionError as e:
                 raise ConfigError(f"--ray-address {address!r}: no Ray cluster answered ({e}); start one (Ray's "

@@ -200,17 +200,31 @@ class TaskSpill(_Cutter):
                 os.unlink(self.tmp)
         return {k: n for k, n in enumerate(self.rows) if n}
 
+    def abort(self) -> None:
+        """A task that fails before ``close``: close and remove the temporary file (a long-lived worker would
+        otherwise keep it open until the object is collected)."""
+        if self.writer is not None:
+            try:
+                self.writer.close()
+            finally:
+                self.writer = None
+        self.tmp.unlink(missing_ok=True)
+
     def _write(self, sources) -> None:
         rows = np.concatenate([[0], np.cumsum(self.rows)]).astype(np.int64)
         batches = np.concatenate([[0], np.cumsum([-(-n // READ_ROWS) for n in self.rows])]).astype(np.int64)
         index = json.dumps({"batches": batches.tolist(), "rows": rows.tolist()}, separators=(",", ":"))
         schema = self.schema.with_metadata({INDEX_KEY: index.encode()})
         part = self.path.with_name(f"{self.path.name}.part{os.getpid()}")
-        with pa.ipc.new_file(str(part), schema) as w:
-            for src in sources:
-                for b in rechunk(src):
-                    w.write_batch(pa.RecordBatch.from_arrays([_tight(c) for c in b.columns], schema=schema))
-        os.replace(part, self.path)
+        try:
+            with pa.ipc.new_file(str(part), schema) as w:
+                for src in sources:
+                    for b in rechunk(src):
+                        w.write_batch(pa.RecordBatch.from_arrays([_tight(c) for c in b.columns], schema=schema))
+            os.replace(part, self.path)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
 
 
 def _tight(a: pa.Array) -> pa.Array:

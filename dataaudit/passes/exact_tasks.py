@@ -56,12 +56,16 @@ def spill_batches(batches, split: str, spill_dir: str, n_buckets: int, normalize
     path = Path(spill_dir) / f"t{task:06d}.arrow"
     spill = spill_io.TaskSpill(ranges, schema, path)
     seq = total = 0
-    for batch in batches:
-        records, nbytes = hash_records(batch, split, seq, normalize, hasher, schema, engine)
-        spill.add(records)
-        seq += batch.num_rows
-        total += nbytes
-    buckets = spill.close()
+    try:
+        for batch in batches:
+            records, nbytes = hash_records(batch, split, seq, normalize, hasher, schema, engine)
+            spill.add(records)
+            seq += batch.num_rows
+            total += nbytes
+        buckets = spill.close()
+    except BaseException:
+        spill.abort()
+        raise
     return {"docs": seq, "bytes": total, "file": str(path) if buckets else None, "buckets": buckets}
 
 
@@ -163,7 +167,8 @@ class ShardedExact:
 
     def group(self, tasks: list[dict], group: Callable, rest: tuple):
         """``group`` of every non-empty bucket, mapped over the workers; results in bucket order. A task's
-        file is removed once the last bucket it holds is grouped (every grouping task reads every file)."""
+        file is removed once the last bucket it holds is grouped (a grouping task reads the files that hold its
+        bucket)."""
         parts: dict[int, list] = {}
         done_after: dict[int, list] = {}
         for t in tasks:                               # plan order: seq order inside every bucket

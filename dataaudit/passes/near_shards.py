@@ -10,8 +10,10 @@ driver-side phases of ``near.py``, computed where the data is.
    index from the pieces' files, and split codes come from the piece's split (``task_codes`` + ``bases``);
 2. *candidates*: one ``bands.partition_pairs`` task per partition; the union of their pairs;
 3. *estimates*: the signature rows of candidate documents, read from the pieces' files;
-4. *exact sets*: the pieces holding candidate documents are read again by tasks that return the sets of
-   those documents only; verification then runs as in ``near.py``.
+4. *exact sets*: the pieces holding candidate documents are read again by tasks that write the sets of
+   those documents to one spill file per piece (``sets<task>.u64``) and return their sizes only;
+   verification tasks get (file, first hash, count) per document (``PieceSets.refs``) and read the sets
+   themselves (``near_tasks._verify_task``), so the sets never pass through the driver.
 """
 
 from __future__ import annotations
@@ -101,11 +103,10 @@ class PieceDocs:
         """Column ``name`` of the documents at global indices ``g`` (any order), read from their pieces'
         files through memory maps: only the rows asked for are materialized."""
         g = np.asarray(g, np.int64)
-        t = self._task_of(g)
-        order = np.argsort(t, kind="stable")
+        order, groups = _by_task(self._task_of(g))
         parts = []
-        for tt in np.unique(t).tolist():
-            sel = order[np.searchsorted(t[order], tt):np.searchsorted(t[order], tt, side="right")]
+        for tt, lo, hi in groups:
+            sel = order[lo:hi]
             with pa.memory_map(str(_docs_path(self.spill, tt))) as src:
                 col = ipc.open_file(src).read_all().column(name)
                 parts.append(col.take(pa.array(g[sel] - self.bases[tt], pa.int64())).combine_chunks())
@@ -162,11 +163,13 @@ class PieceSets:
 
     def __init__(self, needed: np.ndarray, sizes: np.ndarray, files: list[str], file_of: np.ndarray) -> None:
         self.needed, self.sizes, self.files, self.file_of = needed, sizes, files, file_of
-        # within its file, a document's set starts after the sets of the earlier needed documents of that file
-        self.start = np.zeros(len(needed), np.int64)
-        for k in np.unique(file_of).tolist():
-            m = np.flatnonzero(file_of == k)
-            self.start[m] = np.concatenate(([0], np.cumsum(sizes[m])[:-1]))
+        # within its file, a document's set starts after the sets of the earlier needed documents of that file;
+        # ``file_of`` is non-decreasing (filled piece by piece), so that is the running total of sizes minus the
+        # running total at the file's first document: one pass, not one scan of ``needed`` per file
+        if len(file_of) and np.any(np.diff(file_of) < 0):
+            raise ValueError("PieceSets: file_of must be non-decreasing")
+        before = np.cumsum(sizes) - sizes
+        self.start = (before - before[np.searchsorted(file_of, file_of)]).astype(np.int64)
 
     def refs(self, gs) -> dict[int, tuple[str, int, int]]:
         k = np.searchsorted(self.needed, np.asarray(gs, np.int64))
@@ -222,9 +225,9 @@ class ShardedNear:
 
     def _sig_rows(self, g: np.ndarray, num_perm: int) -> np.ndarray:
         out = np.empty((len(g), num_perm), np.uint32)
-        t = self._task_of(g)
-        for tt in np.unique(t).tolist():
-            m = t == tt
+        order, groups = _by_task(self._task_of(g))
+        for tt, lo, hi in groups:
+            m = order[lo:hi]
             mm = np.memmap(_sig_path(self.spill, tt), dtype=np.uint32, mode="r").reshape(-1, num_perm)
             out[m] = mm[g[m] - self.bases[tt]]
             del mm
@@ -259,22 +262,46 @@ class ShardedNear:
 
             if hi > lo:
                 wanted = np.unique(t_of[lo:hi]).tolist()      # the pieces that have candidates, in order
-                for tt, result in zip(wanted, pieces.map(sets_piece, str(self.spill), select=_numbered(select, first),
-                                                         account=False)):
-                    n = len(result)
-                    sizes[done:done + n] = result
-                    file_of[done:done + n] = len(files)
-                    files.append(str(_sets_path(self.spill, tt)))
-                    done += n
-                    if self.progress:
-                        self.progress("near: verify (re-read)", n)
+                results = pieces.map(sets_piece, str(self.spill), select=_numbered(select, first), account=False)
+                try:
+                    for k, result in enumerate(results):
+                        if k >= len(wanted):                    # a source that gives more pieces the second time
+                            raise _changed(done + len(result), len(needed))
+                        tt = wanted[k]
+                        n = len(result)
+                        if done + n > len(needed):
+                            raise _changed(done + n, len(needed))
+                        sizes[done:done + n] = result
+                        file_of[done:done + n] = len(files)
+                        files.append(str(_sets_path(self.spill, tt)))
+                        done += n
+                        if self.progress:
+                            self.progress("near: verify (re-read)", n)
+                finally:
+                    close = getattr(results, "close", None)
+                    if close:
+                        close()                                 # stops the tasks still in flight on an error
             task += n_pieces
         if done != len(needed):
-            from ..errors import InputError
-
-            raise InputError(f"the sources gave {done} of {len(needed)} candidate documents on the second read; "
-                             "near-duplicate verification needs inputs that do not change during the run")
+            raise _changed(done, len(needed))
         return PieceSets(needed, sizes, files, file_of)
+
+
+def _changed(got: int, want: int):
+    from ..errors import InputError
+
+    return InputError(f"the sources gave {got} of {want} candidate documents on the second read; "
+                      "near-duplicate verification needs inputs that do not change during the run")
+
+
+def _by_task(t: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """``(order, [(task, lo, hi), ...])``: ``order[lo:hi]`` are the positions of ``t`` equal to ``task``, in
+    their order; one sort and one search, so grouping costs O(n log n) whatever the number of pieces."""
+    order = np.argsort(t, kind="stable")
+    ts = t[order]
+    u = np.unique(ts)
+    lo, hi = np.searchsorted(ts, u), np.searchsorted(ts, u, side="right")
+    return order, list(zip(u.tolist(), lo.tolist(), hi.tolist()))
 
 
 def _numbered(select, first: int):
