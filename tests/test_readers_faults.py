@@ -173,16 +173,31 @@ def test_complete_arrow_stream_and_file_read_fully(tmp_path):
         assert [r["doc_id"] for r in _read(tmp_path / name, id_column="id")] == [str(i) for i in range(700)]
 
 
-def test_jsonl_cut_mid_line_is_a_bad_record_that_says_truncated(tmp_path):
+@pytest.mark.parametrize("cut", [30, 1])
+def test_jsonl_cut_mid_line_is_an_input_error_even_with_skip(tmp_path, cut):
     data = _jsonl_bytes(_records(100))
     p = tmp_path / "cut.jsonl"
-    p.write_bytes(data[:-30])
-    with pytest.raises(BadRecordError, match="may be truncated") as e:
-        _read(p)
-    assert e.value.line == 100
-    log = BadRecordLog()
-    assert len(_read(p, on_bad_record="skip", bad_log=log)) == 99
-    assert "may be truncated" in log.examples[0].reason
+    p.write_bytes(data[:-1 - cut])                    # the newline and some bytes of the last record gone
+    for mode in ("fail", "skip"):
+        log = BadRecordLog()
+        with pytest.raises(InputError, match="truncated JSON Lines file") as e:
+            _read(p, on_bad_record=mode, bad_log=log)
+        assert not isinstance(e.value, BadRecordError) and f"{p} line 100" in str(e.value)
+        assert "re-download" in str(e.value) and log.count == 0
+    p.write_bytes(data[:-1])                          # only the final newline missing: a complete file
+    assert len(_read(p)) == 100
+
+
+def test_eval_file_cut_mid_line_is_an_input_error(tmp_path):
+    from dataaudit.config import ReadConfig
+    from dataaudit.io.evalsets import EvalSource
+
+    p = tmp_path / "boolq.jsonl"
+    p.write_bytes(b'{"question": "is it", "passage": "a passage"}\n{"question": "is it not", "pass')
+    src = EvalSource(str(p), split="boolq", read=ReadConfig(on_bad_record="skip"))
+    with pytest.raises(InputError, match="truncated JSON Lines file") as e:
+        list(src())
+    assert f"{p} line 2" in str(e.value)
 
 
 def test_invalid_line_in_the_middle_does_not_say_truncated(tmp_path):

@@ -210,3 +210,11 @@ def recut(parts: Iterable[pa.Table | pa.RecordBatch], rows: int) -> Iterator[pa.
         n -= start
     if n:
         yield pa.concat_tables(held).combine_chunks()
+
+
+def cut_last_line(path: str, lineno: int, why: str) -> InputError:
+    """The error for a JSON Lines file whose last line does not parse and has no newline: the file was cut
+    off (a copy or download that stopped), so it is an input error, never a bad record to skip, whatever
+    ``--on-bad-record`` says (a complete file's last line either parses or is an ordinary bad record)."""
+    return InputError(f"{path} line {lineno}: truncated JSON Lines file: the last line is not valid ({why}) and "
+                      f"does not end with a newline; re-download or re-write the file")

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from ..errors import ConfigError, InputError
 from ..records import DOC_SCHEMA, BadRecordLog
-from .common import ReadOptions, bad_record, finish
+from .common import ReadOptions, bad_record, cut_last_line, finish
 
 JOINER = "\n"
 
@@ -155,6 +155,8 @@ class _Rows:
                     try:
                         yield row, line_no, json.loads(raw)
                     except (ValueError, UnicodeDecodeError) as e:
+                        if not raw.endswith(b"\n"):          # only the last line lacks it: the file was cut off
+                            raise cut_last_line(self.path, line_no, str(e)) from None
                         yield row, line_no, e
                     row += 1
         elif self.fmt == "json":

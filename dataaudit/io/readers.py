@@ -20,7 +20,7 @@ import pyarrow as pa
 from ..config import ReadConfig
 from ..errors import DataAuditError, InputError
 from .columnar import emit, read_arrow_file, read_hf_disk, read_hf_object, read_parquet_file, read_table
-from .common import ReadOptions, bad_record, check_id_column, finish, make_batch, pick_text_column
+from .common import ReadOptions, bad_record, check_id_column, cut_last_line, finish, make_batch, pick_text_column
 from .compressed import COMPRESSED_SUFFIXES, CompressedStreamError, drain, open_maybe_compressed
 
 FORMATS = ("jsonl", "parquet", "arrow", "csv", "tsv", "txt", "hf")
@@ -206,9 +206,13 @@ def _jsonl_record(raw: bytes, lineno: int, row: int, path: str, opts: ReadOption
     try:
         obj = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
-        return bad(f"line is not valid UTF-8 ({e.reason} at byte {e.start}){cut}")
+        if cut:
+            raise cut_last_line(path, lineno, f"not UTF-8: {e.reason} at byte {e.start}") from None
+        return bad(f"line is not valid UTF-8 ({e.reason} at byte {e.start})")
     except ValueError as e:
-        return bad(f"invalid JSON ({e}){cut}")
+        if cut:
+            raise cut_last_line(path, lineno, f"invalid JSON: {e}") from None
+        return bad(f"invalid JSON ({e})")
     if not isinstance(obj, dict):
         return bad(f"line is a JSON {type(obj).__name__}, not an object{cut}")
     if not cols:
