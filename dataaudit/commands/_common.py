@@ -60,8 +60,8 @@ def add_bad_record_args(g, *, what: str) -> None:
     g.add_argument("--on-bad-record", choices=("fail", "skip"), default="fail",
                    help=f"{what}: stop (fail, default) or count, locate and skip it (skip)")
     g.add_argument("--max-bad-records", type=parse_max_bad, default=0.01, metavar="N|FRACTION",
-                   help="with --on-bad-record skip: fail past this many skipped records (100) or this share of all "
-                        "records (0.01 or 1%%; default 0.01)")
+                   help="with --on-bad-record skip: fail past this many skipped records (a whole number, e.g. 100) or "
+                        "this share of all records (e.g. 0.05 or 5%%); default 0.01, i.e. 1%%")
 
 
 def read_config(args: argparse.Namespace) -> ReadConfig:

@@ -206,6 +206,10 @@ class RayEngine(LocalThreads):
                                   "log_to_driver": False}
             try:
                 if address is None:
+                    # Ray notes on stderr that the runtime it starts uses token authentication, its secure default;
+                    # for a runtime this process starts and stops itself there is nothing to act on, so the notice
+                    # is left out (a cluster's own settings, with --ray-address, are not touched)
+                    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
                     ray.init(num_cpus=workers or (os.cpu_count() or 1), **kw)
                 else:
                     # a cluster's workers were not started from this process, so they do not inherit its allocator
