@@ -53,8 +53,11 @@ def _lines_array(data: bytes, drop_last: bool) -> pa.Array:
     return lines.slice(0, len(lines) - 1) if drop_last else lines
 
 
-def iter_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, pa.Array]]:
-    """Yield (line number of the block's first line, the block's lines), line numbers from 1."""
+def iter_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, pa.Array, str | None]]:
+    """Yield (line number of the block's first line, the block's lines, the cut line), line numbers from 1.
+
+    The cut line is None but in the last block of a file whose last line has no newline: then it is that
+    line, not in the block's lines (its number is the block's first line number plus their count)."""
     lineno, carry = 1, b""
     with open(path, "rb") as f:
         while True:
@@ -70,10 +73,13 @@ def iter_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[in
                 continue
             carry = data[cut + 1:]
             lines = _lines_array(data[:cut + 1], drop_last=True)
-            yield lineno, lines
+            yield lineno, lines, None
             lineno += len(lines)
-    if carry:
-        yield lineno, _lines_array(carry, drop_last=False)
+    if carry.endswith(b"\r"):          # a bare \r as the file's last byte ends its last line
+        yield lineno, _lines_array(carry, drop_last=True), None
+    elif carry:
+        lines = _lines_array(carry, drop_last=False)
+        yield lineno, lines.slice(0, len(lines) - 1), lines[len(lines) - 1].as_py()
 
 
 def _known_shapes(lines, rest: np.ndarray, shapes: list) -> tuple[list[tuple[Any, np.ndarray]], np.ndarray]:
@@ -186,7 +192,7 @@ def read_nanogpt(path: Path, builder: LogBuilder, *, run: str | None = None,
     n = 0
     rows = _Rows()
     rc = rows.run_code(name)
-    for base, lines in iter_blocks(path, block_bytes):
+    for base, lines, cut in iter_blocks(path, block_bytes):
         rest = np.flatnonzero(pc.match_substring(lines, "step:").to_numpy(zero_copy_only=False))
         hits, rest = _known_shapes(lines, rest, shapes)
         tries = 0
@@ -233,6 +239,8 @@ def read_nanogpt(path: Path, builder: LogBuilder, *, run: str | None = None,
             for reason in bad:
                 builder.bad_record(str(path), reason, line=base + i)
             rows.add_points(base + i, name, step, pts)
+        if cut is not None:
+            _t.nanogpt_cut(path, builder, base + len(lines), cut)
         n += rows.flush(builder)
     if n == 0:
         raise LogError(f"{path}: {_t.NANO_NONE}")
@@ -293,7 +301,7 @@ def read_megatron(path: Path, builder: LogBuilder, *, run: str | None = None,
     st = _t.MegatronLines(path, builder, lambda ln, nm, s, p: rows.add_points(ln, nm, s, p), run=run)
     shapes: list[_MegaShape] = []
     tried: set[str] = set()
-    for base, lines in iter_blocks(path, block_bytes):
+    for base, lines, cut in iter_blocks(path, block_bytes):
         start = 0   # lines before ``start`` were read by the bulk path
         if st.pending is None and not st.markdown:
             cand = pc.or_(pc.match_substring(lines, "iteration", ignore_case=True),
@@ -338,6 +346,8 @@ def read_megatron(path: Path, builder: LogBuilder, *, run: str | None = None,
                 st.n_records += idx.size
         for i in range(start, len(lines)):
             st.feed(base + i, lines[i].as_py())
+        if cut is not None:
+            st.feed(base + len(lines), cut, ended=False)
         rows.flush(builder)
     st.finish()
     rows.flush(builder)

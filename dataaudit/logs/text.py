@@ -22,6 +22,14 @@ nanoGPT / modded-nanogpt (``print0(f"step:{step}/{n} train_loss:{x} train_time:{
 
 Markdown files (``.md``): each fenced code block is a separate excerpt and becomes its own run
 ``<stem>@L<line>`` (chronicles quote unrelated moments of training; joining them would invent rewinds).
+
+A file cut mid-line: when the last line has no newline and is (or starts like) a log line that is not
+complete (a nanoGPT or regex line, which have no end marker but the newline ``print`` writes; a Megatron
+record that does not end with ``|``), it is a bad record with its line number (``CUT_REASON``) and none of
+its values are read: a number cut short ("train_loss:3.4" of "3.4567") would enter the curve as a wrong
+value. It is a bad record rather than an input error because the same file is what a log still being
+written looks like, and ``--on-bad-record`` then decides (``fail``, the default of ``dataaudit spikes``,
+stops; ``skip`` counts it and goes on), as an invalid last JSONL line is handled.
 """
 
 from __future__ import annotations
@@ -64,16 +72,33 @@ def norm_key(key: str) -> str:
     return key.strip("_")
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+#: The reason of the bad record of a last line cut mid-line (``what``: the kind of line).
+CUT_REASON = ("{what} is the last line and has no newline: the file is cut mid-line (truncated, or still being "
+              "written); its values are not read, as they may be cut short")
+NANOGPT_CUT = re.compile(r"^\s*step:")      # a nanoGPT line, whole or cut
+MEGATRON_CUT = re.compile(r"^\s*(?:\[[^\]]*\]:)?\s*(?:iteration\s+\d|(?:validation|valid)\s+loss\b)", re.IGNORECASE)
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str, bool]]:
+    """(line number, line without its newline, whether it had one): only the last line can lack it."""
     with open(path, encoding="utf-8", errors="replace") as f:
         for i, line in enumerate(f, 1):
-            yield i, line.rstrip("\n")
+            if line.endswith("\n"):
+                yield i, line[:-1], True
+            else:
+                yield i, line, False
+
+
+def nanogpt_cut(path: Path, builder: LogBuilder, lineno: int, line: str) -> None:
+    """The last line of a nanoGPT log without its newline: a bad record when it starts like a log line."""
+    if NANOGPT_CUT.match(line):
+        builder.bad_record(str(path), CUT_REASON.format(what="a 'step:' line"), line=lineno)
 
 
 def sniff_text(path: Path, limit: int = 2_000_000) -> str | None:
     """'megatron' or 'nanogpt' if the first ``limit`` bytes hold such a line, else None."""
     n = 0
-    for _i, line in _lines(path):
+    for _i, line, _ended in _lines(path):
         if MEGATRON_HEAD.search(line) or MEGATRON_VALID.search(line):
             return "megatron"
         if NANOGPT.match(line):
@@ -137,26 +162,40 @@ class MegatronLines:
         self.flush(self.pending[0], self.pending[1] + " " + " ".join(self.cont))
         self.pending, self.cont = None, []
 
-    def feed(self, lineno: int, line: str) -> None:
+    def _cut(self, lineno: int, what: str) -> None:
+        self.builder.bad_record(str(self.path), CUT_REASON.format(what=what), line=lineno)
+
+    def feed(self, lineno: int, line: str, ended: bool = True) -> None:
+        """One line; ``ended=False`` for a last line without its newline (a record it leaves open is cut)."""
         if self.markdown and _FENCE.match(line):
             if self.pending is not None:
                 self._flush_pending()
             self.name = f"{self.base}@L{lineno}"
             return
         head = MEGATRON_HEAD.search(line) or MEGATRON_VALID.search(line)
+        whole = line.rstrip().endswith("|")
         if self.pending is not None:
             if head or len(self.cont) >= 4:
                 self._flush_pending()
+            elif not ended and not whole:   # the file ends inside a wrapped record
+                step = MEGATRON_HEAD.search(self.pending[1]) or MEGATRON_VALID.search(self.pending[1])
+                self._cut(lineno, f"a Megatron record (iteration {step.group(1)}, from line {self.pending[0]})")
+                self.pending, self.cont = None, []
+                return
             else:  # a wrapped line goes on until a line ends with '|'
                 self.cont.append(line.strip())
-                if line.rstrip().endswith("|"):
+                if whole:
                     self._flush_pending()
                 return
         if head:
-            if line.rstrip().endswith("|"):
+            if whole:
                 self.flush(lineno, line)
+            elif not ended:
+                self._cut(lineno, f"a Megatron record (iteration {head.group(1)}) not ending with '|'")
             else:
                 self.pending, self.cont = (lineno, line), []
+        elif not ended and MEGATRON_CUT.match(line):
+            self._cut(lineno, "a Megatron line cut before its first '|'")
 
     def finish(self) -> None:
         if self.pending is not None:
@@ -173,8 +212,8 @@ def read_megatron(path: Path, builder: LogBuilder, *, run: str | None = None) ->
             builder.add(name, step, key, val)
 
     st = MegatronLines(path, builder, emit, run=run)
-    for lineno, line in _lines(path):
-        st.feed(lineno, line)
+    for lineno, line, ended in _lines(path):
+        st.feed(lineno, line, ended)
     st.finish()
 
 
@@ -208,7 +247,10 @@ def read_nanogpt(path: Path, builder: LogBuilder, *, run: str | None = None) -> 
     """Line by line (the reference for ``blocks.read_nanogpt``, which reads large blocks at once)."""
     name = run or path.stem
     n = 0
-    for lineno, line in _lines(path):
+    for lineno, line, ended in _lines(path):
+        if not ended:
+            nanogpt_cut(path, builder, lineno, line)
+            continue
         r = nanogpt_line(line)
         if r is None:
             continue
@@ -243,9 +285,12 @@ def read_regex(path: Path, builder: LogBuilder, *, pattern: str, run: str | None
     name = run or path.stem
     metrics = [g for g in rx.groupindex if g not in ("step", "wall_time", "run")]
     n = 0
-    for lineno, line in _lines(path):
+    for lineno, line, ended in _lines(path):
         m = rx.search(line)
         if m is None:
+            continue
+        if not ended:
+            builder.bad_record(str(path), CUT_REASON.format(what="a line matching --pattern"), line=lineno)
             continue
         builder.info(m.groupdict().get("run") or name, path, "regex")
         try:
