@@ -115,3 +115,23 @@ def test_a_model_that_cannot_load_fails_before_any_work(corpus, tmp_path, capsys
     assert main(args + ["--model", str(hf)]) == 2                      # a plain install: no transformers
     err = capsys.readouterr().err
     assert "pip install 'dataaudit[hf]'" in err and "exact ..." not in err
+
+
+def test_repeated_list_flags_add_up_and_a_flag_replaces_the_files_list(tmp_path):
+    """``--eval a --eval b`` audits both (argparse's plain store kept only b); ``--log`` the same; a list from
+    ``--config`` is replaced by the flag, not extended (defaults < file < flags)."""
+    from dataaudit.cli import apply_config_file
+
+    argv = ["split", "--train", "t.jsonl", "--eval", "a.jsonl", "--eval", "b.jsonl", "c.jsonl", "--out", "o"]
+    assert build_parser().parse_args(argv).eval == ["a.jsonl", "b.jsonl", "c.jsonl"]
+    assert build_parser().parse_args(["split", "--train", "t", "--out", "o"]).eval == []
+    spikes = build_parser().parse_args(["spikes", "--log", "r1.txt", "--log", "r2.txt", "--out", "o"])
+    assert spikes.log == ["r1.txt", "r2.txt"]
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('eval = ["f1.jsonl", "f2.jsonl"]\n')
+    for extra, want in (([], ["f1.jsonl", "f2.jsonl"]), (["--eval", "x.jsonl"], ["x.jsonl"]),
+                        (["--eval", "x.jsonl", "--eval", "y.jsonl"], ["x.jsonl", "y.jsonl"])):
+        argv = ["split", "--config", str(cfg), "--train", "t.jsonl", "--out", "o", *extra]
+        parser = build_parser()
+        apply_config_file(parser, argv)
+        assert parser.parse_args(argv).eval == want, extra

@@ -24,6 +24,21 @@ class DeprecatedAlias(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+class Many(argparse.Action):
+    """``nargs="+"`` that a repeated flag adds to (``--eval a.jsonl --eval b.jsonl`` audits both; argparse's
+    plain store keeps the last only), while the first use on the command line replaces the default, so a
+    ``--config`` file's list is overridden by the flag, not extended (defaults < file < flags)."""
+
+    def __init__(self, *a, **kw) -> None:
+        kw.setdefault("nargs", "+")
+        super().__init__(*a, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        cur = getattr(namespace, self.dest, None)
+        first = cur is None or cur is self.default     # argparse starts every dest at the default object itself
+        setattr(namespace, self.dest, list(values) if first else [*cur, *values])
+
+
 def _nonneg_int(text: str) -> int:
     try:
         v = int(text)

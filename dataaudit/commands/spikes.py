@@ -20,7 +20,7 @@ def _window(text: str) -> int:
 def register(subparsers) -> None:
     from ..logs.analysis import SEVERITY
     from ..logs.readers import FORMATS
-    from ._common import (DeprecatedAlias, add_engine_args, add_input_args, add_model_args,
+    from ._common import (DeprecatedAlias, Many, add_engine_args, add_input_args, add_model_args,
                           add_output_args)
 
     p = subparsers.add_parser(
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
                     "exports, Megatron / nanoGPT text, CSV/JSONL) and report loss spikes (causal robust "
                     "z-score of log-loss), grad-norm spikes, divergence, plateaus, restarts, rewinds and "
                     "overfitting; spikes at the same step in several runs are grouped.")
-    p.add_argument("--log", nargs="+", required=True, metavar="PATH",
+    p.add_argument("--log", action=Many, required=True, metavar="PATH",
                    help="log files or directories (one or more runs)")
     g = p.add_argument_group("logs")
     g.add_argument("--metric", default="loss", metavar="NAME",

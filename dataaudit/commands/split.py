@@ -10,7 +10,7 @@ FAIL_LEVELS = ("duplicate", "leak", "never")
 
 
 def register(sub) -> None:
-    from ._common import add_engine_args, add_input_args, add_model_args, add_output_args
+    from ._common import Many, add_engine_args, add_input_args, add_model_args, add_output_args
     from ._near import add_near_args
 
     p = sub.add_parser("split", help="find val/test/eval documents that also occur in train",
@@ -19,7 +19,7 @@ def register(sub) -> None:
     p.add_argument("--train", required=True, metavar="PATH", help="train split: file, directory or glob")
     p.add_argument("--val", metavar="PATH", help="validation split")
     p.add_argument("--test", metavar="PATH", help="test split")
-    p.add_argument("--eval", nargs="+", default=[], metavar="FILE[:FIELD]",
+    p.add_argument("--eval", action=Many, default=[], metavar="FILE[:FIELD]",
                    help="evaluation sets (JSONL, JSON, Parquet, CSV), each checked against train under its file "
                         "name; FILE:FIELD+FIELD audits those fields joined by newlines (nested: question.stem; "
                         "lists: choices); without FIELD the fields are detected")
@@ -59,7 +59,7 @@ def register(sub) -> None:
     x.add_argument("--train-sample", type=int, default=2000, metavar="N",
                    help="train documents scored too, chosen by content hash, to measure the train/val gap with "
                         "the same model (default 2000; 0: none)")
-    x.add_argument("--log", nargs="+", default=[], metavar="LOG",
+    x.add_argument("--log", action=Many, default=[], metavar="LOG",
                    help="training logs (any format dataaudit spikes reads): the run's own train and eval loss near "
                         "its last eval step, stated beside dataaudit's numbers")
     from ..logs.readers import FORMATS as LOG_FORMATS

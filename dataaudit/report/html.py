@@ -51,11 +51,11 @@ header{padding:22px 32px 14px;border-bottom:1px solid var(--line)}
 h1{font-size:24px;line-height:1.25;margin:0 0 4px}
 .meta{color:var(--muted);font-size:13px;margin:0}
 nav{position:sticky;top:0;z-index:5;background:#fffffff5;border-bottom:1px solid var(--line);
-padding:6px 28px;white-space:nowrap;overflow-x:auto;font-size:13px}
+padding:6px 28px;font-size:13px}
 nav a{display:inline-block;padding:3px 9px;border-radius:5px;color:var(--fg);text-decoration:none}
 nav a:hover,nav a:focus{background:var(--alt)}
 main{max-width:1280px;padding:4px 32px 40px}
-section{margin-top:26px;scroll-margin-top:48px}
+section{margin-top:26px;scroll-margin-top:84px}
 h2{font-size:19px;line-height:1.3;margin:0 0 10px;padding-bottom:4px;border-bottom:1px solid var(--line)}
 h2 a{color:inherit;text-decoration:none}
 p,ul{max-width:90ch;margin:8px 0}
@@ -73,6 +73,7 @@ table{border-collapse:separate;border-spacing:0;font-size:13.5px}
 th,td{padding:5px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 thead th{position:sticky;top:0;z-index:1;background:#eef1f4;font-weight:600;white-space:nowrap;cursor:pointer}
 td{max-width:44em}
+td:has(>code.lit){min-width:20em}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tbody tr:nth-child(even){background:#fafbfc}
 tbody tr:hover{background:#eef4fb}
