@@ -59,7 +59,9 @@ def test_chronicle_excerpts_are_cannot_tell_not_healthy():
     diag = res.summary["diagnosis"]
     assert "healthy" not in {d["verdict"] for d in diag.values()}
     short = [d for d in diag.values() if d["evidence"]["train_points"] < 20]
-    assert short and all("all" in d["cannot_tell"] for d in short)
+    assert short and all("all" in d["cannot_tell"] for d in short if d["verdict"] == "cannot_judge")
+    assert all("divergence" not in d["cannot_tell"] and "overfitting" in d["cannot_tell"]
+               for d in short if d["verdict"] == "divergence")
     # a climb that the divergence detector saw is a verdict even on a short excerpt; the rest cannot be told
     assert sorted(d["verdict"] for d in short).count("cannot_judge") == len(short) - 1
     (div,) = [(r, d) for r, d in diag.items() if d["verdict"] == "divergence"]

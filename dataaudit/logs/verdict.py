@@ -227,6 +227,8 @@ def judge_run(train_steps, train_values, eval_steps=None, eval_values=None, *,
     div = [e for e in events if e.get("kind") in ("nan", "inf") or e.get("kind") == "climb"]
     if div:
         found["divergence"] = {"kind": div[0]["kind"], "step": div[0].get("step"), "detail": div[0].get("detail", "")}
+        if div[0]["kind"] == "climb":
+            found["divergence"].update(points=div[0].get("points"), to_end=div[0].get("to_end"))
     post = ok & (ts >= warmup_steps)
     if post.sum() < cfg.min_train_points and ok.sum() >= cfg.min_train_points:
         post = ok                                   # a short log: judge it from the first step
@@ -235,8 +237,13 @@ def judge_run(train_steps, train_values, eval_steps=None, eval_values=None, *,
     if post.sum() < cfg.min_train_points:
         why = (f"only {int(post.sum())} finite train point(s) after warm-up; a verdict needs "
                f"{cfg.min_train_points} (VerdictConfig.min_train_points)")
-        return _result(found, {"all": why}, evidence, caveats, spikes, judged, cfg,
-                       forced=None if "divergence" in found else "cannot_judge")   # a NaN needs no history
+        if "divergence" not in found:
+            return _result(found, {"all": why}, evidence, caveats, spikes, judged, cfg, forced="cannot_judge")
+        # a NaN or a climb needs no history, so it is the verdict; the caveat says what the short log limits
+        caveats.append(_short_divergence(found["divergence"], int(post.sum()), cfg))
+        others = {p: why for p in (*PRIORITY, "healthy") if p != "divergence"}
+        return _result(found, others, evidence, caveats, spikes, judged, cfg, forced="divergence",
+                       cannot_caveat=False)
     tr = _Curve(ts[post], tv[post], cfg)
     init = float(tv[ok][0])                     # the loss at init (Karpathy: verify the loss @ init)
     first, last = float(tr.s[0]), float(tr.s[-1])
@@ -394,7 +401,19 @@ def _judge_eval(es, ev, tr: _Curve, spikes, cfg: VerdictConfig, found, evidence,
                        "learning rate)")
 
 
-def _result(found, cannot, evidence, caveats, spikes, judged, cfg, *, forced=None, healthy=False) -> dict[str, Any]:
+def _short_divergence(div: dict[str, Any], points: int, cfg: VerdictConfig) -> str:
+    """The caveat of a divergence found on a log too short for the other patterns."""
+    text = (f"divergence is judged on only {points} finite train point(s) after warm-up: a NaN/inf or a climb "
+            f"needs no longer history, but the other patterns need {cfg.min_train_points} "
+            f"(VerdictConfig.min_train_points) and cannot be told")
+    if div.get("kind") == "climb" and div.get("to_end"):
+        text += (f"; the climb from step {div['step']} lasts to the end of the log ({div.get('points')} point(s)), "
+                 f"so whether it comes back is not in the log")
+    return text
+
+
+def _result(found, cannot, evidence, caveats, spikes, judged, cfg, *, forced=None, healthy=False,
+            cannot_caveat=True) -> dict[str, Any]:
     also = []
     order = [p for p in PRIORITY if p in found]
     verdict = forced
@@ -416,7 +435,7 @@ def _result(found, cannot, evidence, caveats, spikes, judged, cfg, *, forced=Non
                                   "no pattern of the table fits these curves")
         if tell:
             caveats.insert(0, f"cannot tell {_which(tell)}: {next(iter(cannot.values()))}")
-    elif cannot:
+    elif cannot and cannot_caveat:
         caveats.append(f"cannot tell {_which(sorted(cannot))}: {next(iter(cannot.values()))}")
     if "val_below_train" in found:
         v = found["val_below_train"]

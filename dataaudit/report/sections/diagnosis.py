@@ -34,11 +34,45 @@ def _evidence(d: dict[str, Any]) -> str:
     if g:
         parts.append(f"gap eval - train: median {num(g['median'])} nats ({_pct(g['median_relative'])}), "
                      f"{g['eval_below_train']} of {g['of']} evals below train, change {_pct(g['change_relative'])}")
+    dv = e.get("patterns", {}).get("divergence")
+    if dv:
+        if dv["kind"] == "climb":
+            parts.append(f"the loss climbs from step {dv['step']}" + (
+                f" ({dv['points']} points, to the end of the log)" if dv.get("to_end") else
+                (f" ({dv['points']} points)" if dv.get("points") else "")))
+        else:
+            parts.append(f"first {dv['kind']} value at step {dv['step']}")
     sp = e.get("patterns", {}).get("spikes")
     if sp:
         parts.append(f"{sp['count']} spike(s) (steps {', '.join(map(str, sp['steps'][:5]))}), "
                      f"{sp['not_recovered_fast']} not recovered fast")
     return "; ".join(parts)
+
+
+def sentences(parts: list[str]) -> str:
+    """The non-empty parts as sentences: each ends with one full stop (none added after . ! ?), no empty ones.
+
+    >>> sentences(["**cannot tell**", "", "why: only 8 points (min 20)", "done."])
+    '**cannot tell**. Why: only 8 points (min 20). Done.'
+    """
+    out = []
+    for p in parts:
+        p = (p or "").strip()
+        if p:
+            p = p[0].upper() + p[1:]
+            out.append(p if p.endswith((".", "!", "?")) else p + ".")
+    return " ".join(out)
+
+
+def run_line(run: str, d: dict[str, Any]) -> str:
+    """One run's verdict in sentences: the verdict, its evidence, the caveat (for "cannot tell": why)."""
+    caveat = d.get("caveat") or ""
+    if d["verdict"] == "cannot_judge":   # the caveat is the reason; "cannot tell any pattern" repeats the verdict
+        caveat = f"Why: {caveat.removeprefix('cannot tell any pattern: ')}" if caveat else ""
+    elif caveat:
+        caveat = f"Caveat: {caveat}"
+    return sentences([f"`{run}`: **{_NAMES.get(d['verdict'], d['verdict'])}**", _evidence(d), caveat,
+                      d["evidence"].get("train_only") or ""])
 
 
 def sections(report: Report) -> list[Section]:
@@ -51,12 +85,7 @@ def sections(report: Report) -> list[Section]:
                    for run, d in diag.items()]))
     items = []
     for run, d in list(diag.items())[:50]:
-        line = f"`{run}`: **{_NAMES.get(d['verdict'], d['verdict'])}**. {_evidence(d)}."
-        if d.get("caveat"):
-            line += f" Caveat: {d['caveat']}."
-        if d["evidence"].get("train_only"):
-            line += f" {d['evidence']['train_only']}."
-        items.append(line)
+        items.append(run_line(run, d))
     sec.add(Bullets(items))
     if len(diag) > 50:
         sec.add(Para(f"... {len(diag) - 50} more runs in report.json (summary.diagnosis)."))
