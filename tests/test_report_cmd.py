@@ -59,3 +59,11 @@ def test_report_size_does_not_grow_with_the_corpus(tmp_path, capsys):
                      "-q", "--no-near"]) == 0
         sizes.append(len((tmp_path / name / "report.json").read_bytes()))
     assert sizes[1] < 1.5 * sizes[0], sizes
+
+
+def test_duplicate_alert_sizes_read_at_a_glance():
+    """The duplicate alert gave "0.00 MB" for a few KB of duplicates: sizes now take the unit that fits."""
+    from dataaudit.api.dataset import _size
+
+    assert [_size(n) for n in (0, 312, 4_100, 998_000, 2_350_000, 1_200_000_000)] == \
+        ["0 B", "312 B", "4.1 KB", "998.0 KB", "2.35 MB", "1.20 GB"]

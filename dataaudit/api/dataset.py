@@ -267,6 +267,14 @@ def rule_family(rule: str) -> str:
     return rule.split("_", 1)[0] if rule.startswith(("c4_", "fineweb_")) else "extra"
 
 
+def _size(n: int) -> str:
+    """Bytes in words a reader takes in at a glance: ``312 B``, ``4.1 KB``, ``2.35 MB``, ``1.20 GB`` (SI units)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}" if unit != "KB" else f"{n / scale:.1f} KB"
+    return f"{int(n)} B"
+
+
 def alerts(report: Report, share: float) -> list[dict[str, Any]]:
     """What a person should look at first, in words, with the numbers (each a dict: kind, share, text)."""
     s = report.summary
@@ -276,7 +284,7 @@ def alerts(report: Report, share: float) -> list[dict[str, Any]]:
     if ex and ex["dup_docs"] / n >= share:
         out.append({"kind": "exact_duplicates", "share": ex["dup_docs"] / n,
                     "text": f"{ex['dup_docs'] / n:.1%} of documents are exact duplicates of another "
-                            f"({ex['dup_docs']} documents, {ex['dup_bytes'] / 1e6:.2f} MB) in {ex['dup_groups']} groups"})
+                            f"({ex['dup_docs']} documents, {_size(ex['dup_bytes'])}) in {ex['dup_groups']} groups"})
     nr = s.get("near")
     if nr and nr.get("verified_pairs"):
         out.append({"kind": "near_duplicates", "share": None,
