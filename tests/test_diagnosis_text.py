@@ -98,3 +98,5 @@ def test_chronicles_report_lines(tmp_path):
     (div,) = [ln for ln in runs if "**divergence**" in ln]
     assert div.startswith("- `tr8b-104B_chronicles@L445`: **divergence**. The loss climbs from step 17064")
     assert "cannot tell any pattern" not in div and "divergence is judged on only 9" in div
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "spikes.md").read_text()
+    assert div in doc, "docs/spikes.md no longer quotes this line"

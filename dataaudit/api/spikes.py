@@ -82,7 +82,7 @@ def analyze_spikes(logs: str | os.PathLike | Sequence[str | os.PathLike], *, out
             res_pass, res = analyze_table(table, metric=config.metric, config=config.spikes,
                                           diagnose=config.diagnose, grad_metric=config.grad_metric,
                                           eval_metric=config.eval_metric)
-        _check_judged(res_pass, config)
+        _check_judged(res_pass, res, config)
         report.summary = res_pass.summary
         report.findings = res_pass.findings
         report.findings["curves"] = curves(res, max_runs=config.max_plots)
@@ -106,14 +106,31 @@ def analyze_spikes(logs: str | os.PathLike | Sequence[str | os.PathLike], *, out
         return job.finish()
 
 
-def _check_judged(res: Any, config: SpikesConfig) -> None:
-    """A log where nothing could be judged is not a clean log: say so, and how to fix it."""
+def _check_judged(res: Any, detail: dict[str, Any], config: SpikesConfig) -> None:
+    """A log where nothing could be judged is not a clean log: say so, and how to fix it (settings derived
+    from the runs' lengths by ``history_hint``)."""
+    from ..logs.spikes import history_hint
+
     runs = res.findings.get("runs", [])
     unjudged = [r["run"] for r in runs if not r["judged"]]
     res.summary["unjudged_runs"] = len(unjudged)
+    if not unjudged:
+        return
     sc = config.spikes
-    hint = (f"each needs more than --min-history {sc.min_history} points after --warmup-steps {sc.warmup_steps}; "
-            f"lower them (e.g. --min-history 3 --warmup-steps 0) or give a log with more points")
+    h = history_hint([s for _m, s in detail["scored"].values()], sc)
+    single = (f"{h['single']} run(s) have fewer than 2 finite points, which no setting judges" if h["single"]
+              else "")
+    if (h["min_history"], h["warmup_steps"]) == (sc.min_history, sc.warmup_steps) or h["judged"] == 0:
+        hint = single or (f"each needs more than --min-history {sc.min_history} points after --warmup-steps "
+                          f"{sc.warmup_steps}")
+        hint += "; give a log with more points"
+    else:
+        hint = (f"each needs more than --min-history {sc.min_history} points after --warmup-steps {sc.warmup_steps}; "
+                f"--min-history {h['min_history']} --warmup-steps {h['warmup_steps']} judges a point in every run "
+                f"with 2+ points ({h['judged']} point(s) judged")
+        hint += ")" if h["min_history"] == 1 else (f"; --min-history 1 judges {h['judged_min1']}, each against a "
+                                                   f"shorter, noisier baseline)")
+        hint += (f"; {single}" if single else "") + "; or give a log with more points"
     if runs and len(unjudged) == len(runs):
         raise LogError(f"{len(runs)} run(s) read ({res.summary.get('points', 0)} points), but no point could be "
                        f"judged: {hint}")

@@ -226,3 +226,38 @@ def detect_spikes(steps, values, config: SpikeConfig | None = None, **overrides)
     if overrides:
         cfg = SpikeConfig(**{**cfg.to_dict(), **overrides})
     return score_series(steps, values, cfg).spikes
+
+
+def history_hint(series, cfg: SpikeConfig) -> dict[str, Any]:
+    """Settings that judge the runs of ``series`` (each run's ``Scored``, or (steps, values)), from the data.
+
+    A point is judged when at least ``min_history`` finite points come before it and its step is at or past
+    ``warmup_steps``, so in a run of n finite points the most history that still judges one of them is
+    n - 1 (its last point past the warm-up). Returned: ``warmup_steps`` (kept when every run with 2+
+    finite points has a point past it after its first, else 0), ``min_history`` (the largest value, up to
+    ``cfg.min_history``, that judges a point in every such run: the history of the shortest), ``judged`` (the
+    points it judges), ``judged_min1`` (the points ``min_history=1`` judges: every point after a run's first
+    past the warm-up), ``runs`` and ``single`` (runs with fewer than 2 finite points: no setting judges them).
+    On the BigScience chronicles (excerpts of 1-11 points) this gives ``min_history=1, warmup_steps=0``,
+    which judges 7010 of tr8-104B, the second point of its excerpt (docs/spikes.md).
+    """
+    runs = []
+    for s in series:
+        steps, values = (s.steps, s.values) if isinstance(s, Scored) else s
+        steps, values = np.asarray(steps), np.asarray(values, dtype=np.float64)
+        runs.append(steps[np.isfinite(values)])
+    multi = [st for st in runs if st.size >= 2]
+
+    def deepest(st: np.ndarray, warm: int) -> int:      # the largest index k >= 1 whose step is past warm-up
+        k = np.flatnonzero(st[1:] >= warm)
+        return int(k[-1]) + 1 if k.size else 0
+
+    warm = cfg.warmup_steps if all(deepest(st, cfg.warmup_steps) for st in multi) else 0
+    hist = min([cfg.min_history] + [deepest(st, warm) for st in multi]) if multi else cfg.min_history
+    hist = max(hist, 1)
+
+    def judged(h: int) -> int:
+        return int(sum(int((st[h:] >= warm).sum()) for st in runs))
+
+    return {"min_history": hist, "warmup_steps": int(warm), "judged": judged(hist), "judged_min1": judged(1),
+            "runs": len(runs), "single": len(runs) - len(multi)}
