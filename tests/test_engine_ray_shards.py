@@ -327,3 +327,40 @@ def test_exact_on_ray_equals_local(ray_here, corpus3, exact_driver, tmp_path, wo
     with RayEngine(workers=workers, shard_bytes=SHARD) as eng:
         got = _run_exact(corpus3, tmp_path, eng, bound)
     assert got == want
+
+
+def test_line_counts_are_planned_once_per_file_version(tmp_path, monkeypatch):
+    """Every pass plans its own Pieces; the JSONL line counts of a file are counted once per process and file
+    version (size, mtime), and a file that changed is counted again (its offsets would otherwise be wrong)."""
+    import os
+
+    from dataaudit.engine import pieces as P
+    from dataaudit.io import shards
+    from dataaudit.io.sources import DocSource
+
+    p = tmp_path / "c.jsonl"
+    p.write_text("".join(f'{{"text": "doc {i} " }}\n' for i in range(300)))
+    calls = []
+    real = shards.count_lines
+    monkeypatch.setattr(shards, "count_lines", lambda s: calls.append(s.start) or real(s))
+    monkeypatch.setattr(P, "_COUNTS", {})
+
+    class Runner:
+        def map(self, fn, items):
+            return [fn(x) for x in items]
+
+    class Engine:
+        shard_bytes = 1024
+
+    def planned():
+        return P.Pieces(Engine(), Runner(), DocSource(str(p), split="train", read=ReadConfig())).shards
+
+    first = planned()
+    n = len(calls)
+    assert n == len(first) > 2
+    assert planned() == first and len(calls) == n                       # the second pass counts nothing
+    p.write_text("".join(f'{{"text": "doc {i}"}}\n\n' for i in range(320)))     # another size: counted again
+    os.utime(p, ns=(1, 1))
+    again = planned()
+    assert len(calls) > n
+    assert again == _planned(DocSource(str(p), split="train", read=ReadConfig()), 1024)

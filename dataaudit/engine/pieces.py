@@ -13,6 +13,7 @@ driver (``shards.SourceAccount``): the same ``--max-bad-records`` error, the sam
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Iterator
 
 from ..io import shards as _shards
@@ -33,6 +34,35 @@ def run_piece(task: tuple) -> tuple[Any, Any]:
     return fn(iter([item]), *extra), None
 
 
+# ``count_lines`` of JSONL ranges already counted in this process, by (file, range, size, mtime): every pass of
+# a run plans its own Pieces, and a report's passes would otherwise count the lines of every file 3-4 times.
+# A file that changes size or mtime is counted again. Bounded: the oldest entries go past _COUNTS_MAX.
+_COUNTS: dict[tuple, tuple[int, int, tuple]] = {}
+_COUNTS_MAX = 1 << 16
+
+
+def _count_key(s: Any) -> tuple | None:
+    if s.kind != "jsonl":
+        return None
+    try:
+        st = os.stat(os.path.join(s.cwd, s.path))
+    except OSError:
+        return None                      # the task itself gives the error
+    return (os.path.realpath(os.path.join(s.cwd, s.path)), s.start, s.end, st.st_size, st.st_mtime_ns)
+
+
+def _counts(runner: Any, plan: list) -> list[tuple[int, int, tuple]]:
+    keys = [_count_key(s) for s in plan]
+    todo = [i for i, k in enumerate(keys) if k is None or k not in _COUNTS]
+    got = dict(zip(todo, runner.map(_shards.count_lines, [plan[i] for i in todo]))) if todo else {}
+    for i, c in got.items():
+        if keys[i] is not None:
+            _COUNTS[keys[i]] = c
+    while len(_COUNTS) > _COUNTS_MAX:
+        _COUNTS.pop(next(iter(_COUNTS)))
+    return [got[i] if i in got else _COUNTS[k] for i, k in enumerate(keys)]
+
+
 class Pieces:
     """The pieces of one source, planned once (JSONL line offsets counted by worker tasks)."""
 
@@ -42,7 +72,7 @@ class Pieces:
         shard_bytes = getattr(engine, "shard_bytes", None) or _shards.SHARD_BYTES
         plan = _shards.plan(source, shard_bytes)
         if plan is not None and any(s.kind == "jsonl" for s in plan):
-            plan = _shards.with_offsets(plan, list(runner.map(_shards.count_lines, plan)))
+            plan = _shards.with_offsets(plan, _counts(runner, plan))
         self.shards = plan
 
     def items(self) -> Iterator[Any]:
