@@ -149,7 +149,10 @@ def test_all_passes_find_exactly_the_planted_leaks(corpus, tmp_path, capsys, exp
         assert leaks[doc_id]["passes"] == ["containment"] and leaks[doc_id]["containment"] >= 0.5
     by = doc["summary"]["leaks"]["by_split"]
     assert by["val"] == {"docs": 71, "leaked_docs": 10, "leaked_doc_fraction": 10 / 71, "exact": 7,
-                         "near_not_exact": 3, "containment_only": 0, "trivial": 0}   # "trivial": issue 12
+                         "near_not_exact": 3, "containment_only": 0, "trivial": 0,   # "trivial": issue 12
+                         # no trivial leak here: the leaks' exact bytes are the exact pass's leaked bytes
+                         "exact_bytes": doc["summary"]["exact"]["splits"]["val"]["leaked_bytes"],
+                         "trivial_by_pass": {"exact": 0, "near": 0, "containment": 0}}
     assert by["evalset"]["containment_only"] == 4 and doc["summary"]["leaked_docs"] == 15
     md = (tmp_path / "r" / "report.md").read_text()
     assert md.index("## Verdict") < md.index("## Leaked documents, all passes") < md.index("## Exact duplicates")

@@ -6,10 +6,15 @@ is the corpus perplexity ``exp`` of it):
 
 * ``gap_nats`` = train loss - val loss (> 0: val is below train, the thing the user saw);
 * ``leak_effect_nats`` = val loss without the leaked documents - val loss with them (> 0: the leaks make val
-  look better), overall and for the documents of each leak pass (exact, near, containment);
+  look better), overall and for the documents of each leak pass, each leaked document under the first pass
+  that found it (exact, then near, then containment: the leak table's columns; ``found_docs`` counts every
+  document a pass found);
 * ``share_explained`` = leak_effect / gap, when the gap is positive (> 1: without the leaks val would be
   above train; ``share_defined`` is the share of bootstrap replicates whose gap is positive);
 * ``remaining_gap_nats`` = train loss - val loss without the leaked documents.
+
+The leaked documents are the verdict's: trivial leaks (headings, boilerplate; ``findings.leaks``) are not
+leaks, stay in "without leaked", and are counted apart (``trivial_docs``).
 
 Each comes with a 95% percentile interval from a document-level bootstrap (documents of val and of the
 train sample resampled independently, the statistic recomputed token-weighted on every resample; Efron &
@@ -135,19 +140,31 @@ def explain_perplexity(scores: pa.Table, leaks_path: Path, model: dict[str, Any]
     """Per split: perplexity with/without leaked documents; with ``train_scores`` (a sample of train scored
     with the same model and settings) the gap decomposition and what remains. Tables need doc_id, split,
     n_tokens, n_bytes, nll_sum, bits_per_byte (and ``source`` for composition)."""
-    leaks = pq.read_table(leaks_path, columns=["doc_id", "split", "exact", "near_jaccard", "containment"])
+    cols = ["doc_id", "split", "exact", "near_jaccard", "containment"]
+    has_trivial = "trivial" in pq.read_schema(leaks_path).names
+    leaks = pq.read_table(leaks_path, columns=cols + (["trivial"] if has_trivial else []))
+    triv = leaks["trivial"].to_pylist() if has_trivial else [False] * leaks.num_rows
+    # the verdict's rule: a trivial leak (heading, boilerplate) is no leak; it stays in "without leaked" and
+    # is counted apart. Each leak is attributed to the first pass that found it (exact, then near, then
+    # containment), the leak table's columns; "found" holds every pass that found it.
     kinds = {"all": set(), "exact": set(), "near": set(), "containment": set()}
-    for d, s, e, n, c in zip(*(leaks[k].to_pylist() for k in ("doc_id", "split", "exact", "near_jaccard",
-                                                               "containment"))):
+    found: dict[str, set] = {"exact": set(), "near": set(), "containment": set()}
+    trivial: set = set()
+    for d, s, e, n, c, tv in zip(*(leaks[k].to_pylist() for k in cols), triv):
+        if tv:
+            trivial.add((s, d))
+            continue
+        on = [p for p, hit in (("exact", e), ("near", n is not None), ("containment", c is not None)) if hit]
+        if not on:
+            continue
         kinds["all"].add((s, d))
-        if e:
-            kinds["exact"].add((s, d))
-        if n is not None:
-            kinds["near"].add((s, d))
-        if c is not None:
-            kinds["containment"].add((s, d))
+        kinds[on[0]].add((s, d))
+        for p in on:
+            found[p].add((s, d))
     keys = list(zip(scores["split"].to_pylist(), scores["doc_id"].to_pylist()))
     masks = {k: np.array([x in v for x in keys], dtype=bool) for k, v in kinds.items()}
+    found_masks = {k: np.array([x in v for x in keys], dtype=bool) for k, v in found.items()}
+    trivial_mask = np.array([x in trivial for x in keys], dtype=bool)
     by_split: dict[str, Any] = {}
     explain: dict[str, Any] = {}
     splits = np.array(scores["split"].to_pylist(), dtype=object)
@@ -156,12 +173,17 @@ def explain_perplexity(scores: pa.Table, leaks_path: Path, model: dict[str, Any]
         t = scores.filter(pa.array(sel))
         lk = masks["all"][sel]
         all_, clean, leaked = _agg(t), _agg(t.filter(pa.array(~lk))), _agg(t.filter(pa.array(lk)))
-        row: dict[str, Any] = {"all": all_, "without_leaked": clean, "leaked_only": leaked}
+        row: dict[str, Any] = {"all": all_, "without_leaked": clean, "leaked_only": leaked,
+                               "trivial_docs": int(trivial_mask[sel].sum())}
         if all_["ppl"] and clean["ppl"]:
             row["ppl_rise_without_leaked"] = clean["ppl"] / all_["ppl"] - 1
         by_split[split] = row
         if train_scores is not None and train_scores.num_rows:
             ex = _decompose(t, {k: m[sel] for k, m in masks.items()}, train_scores, reps, seed)
+            for k, m in found_masks.items():
+                ex["by_pass"][k]["found_docs"] = int(m[sel].sum())
+            ex["by_pass_rule"] = "first pass that found the document: exact, then near, then containment"
+            ex["trivial_docs"] = row["trivial_docs"]
             ex["shift"] = _shift(t.filter(pa.array(~lk)), train_scores)
             ex["sources"] = _sources(t.filter(pa.array(~lk)), train_scores)
             explain[split] = ex

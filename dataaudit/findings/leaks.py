@@ -11,7 +11,7 @@ document for exact and near leaks and of the matched spans for contained ones (a
 containment pass matches whole inside a train article is trivial too), or the same text held by at least
 ``min_copies`` train documents (exact leaks). Trivial leaks stay in leaks.parquet (column
 ``trivial``) and in the tables, are counted apart (``trivial``), and are left out of ``leaked_docs``, the
-verdict's headline and ``--fail-on``.
+verdict's headline, the perplexity explanation (trivial leaks stay in "without leaked") and ``--fail-on``.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ def merge_leaks(stage: Path, files: dict[str, str], documents: dict[str, int], t
     """
     rows: dict[tuple[str, str], dict] = {}
     copies: dict[tuple[str, str], int] = {}
+    nbytes: dict[tuple[str, str], int] = {}
     spans: dict[tuple[str, str], int] = {}
 
     def get(doc_id: str, split: str) -> dict:
@@ -94,9 +95,10 @@ def merge_leaks(stage: Path, files: dict[str, str], documents: dict[str, int], t
 
     if "exact_leaks" in files:
         for e in pq.read_table(stage / files["exact_leaks"], columns=["doc_id", "split", "train_doc_ids",
-                                                                      "n_train_copies"]).to_pylist():
+                                                                      "n_train_copies", "n_bytes"]).to_pylist():
             r = get(e["doc_id"], e["split"])
             copies[(e["split"], e["doc_id"])] = int(e["n_train_copies"])
+            nbytes[(e["split"], e["doc_id"])] = int(e["n_bytes"] or 0)
             r["exact"] = True
             add_ids(r, e["train_doc_ids"])
     if "near_pairs" in files:
@@ -143,6 +145,12 @@ def merge_leaks(stage: Path, files: dict[str, str], documents: dict[str, int], t
             "near_not_exact": sum(not r["exact"] and r["near_jaccard"] is not None for r in mine),
             "containment_only": sum(r["passes"] == ["containment"] for r in mine),
             "trivial": sum(r["split"] == name and r["trivial"] for r in ordered),
+            # bytes of the (non-trivial) exact leaks, for the verdict's byte share
+            "exact_bytes": sum(nbytes.get((name, r["doc_id"]), 0) for r in mine if r["exact"]),
+            # trivial leaks each pass found (a document under every pass that found it): what the passes'
+            # own counts hold besides the leaks above
+            "trivial_by_pass": {p: sum(r["split"] == name and r["trivial"] and p in r["passes"] for r in ordered)
+                                for p in ("exact", "near", "containment")},
         }
     listed = sorted(ordered, key=lambda r: (r["trivial"], r["exact"], -(r["near_jaccard"] or 0),
                                             -(r["containment"] or 0)))[:top]

@@ -20,23 +20,36 @@ def lines(report: Report, out_dir: str | None) -> list[str]:
 
 
 def _split(report: Report) -> list[str]:
+    """Counts as the verdict counts them: trivial leaks (headings, boilerplate) are not leaks, and where a
+    pass's own count holds some, the line says how many."""
     s = report.summary
+    lk = s["leaks"]["by_split"]
     out = []
     for name, c in s["exact"]["splits"].items():
         t = f"{name}: {c['docs']} docs, {plural(c['dup_docs'], 'exact duplicate')} ({pct(c['dup_doc_fraction'])})"
         if name != report.config.get("train_split", "train"):
-            t += f", {plural(c['leaked_docs'], 'exact leak')} from train ({pct(c['leaked_doc_fraction'])})"
+            m = lk.get(name)
+            n = m["exact"] if m is not None else c["leaked_docs"]
+            tb = (m or {}).get("trivial_by_pass")
+            tv = tb.get("exact", 0) if tb is not None else c["leaked_docs"] - n
+            t += f", {plural(n, 'exact leak')} from train ({pct(n / c['docs'] if c['docs'] else 0.0)})"
+            if tv:
+                t += f", besides {plural(tv, 'trivial exact match', 'trivial exact matches')} (headings, boilerplate)"
         out.append(t)
-    for name, c in s["leaks"]["by_split"].items():
-        out.append(f"{name}: {c['leaked_docs']} of {c['docs']} documents leaked from train by any pass "
-                   f"({pct(c['leaked_doc_fraction'])}: {c['exact']} exact, {c.get('near_not_exact', 0)} near, "
-                   f"{c.get('containment_only', 0)} contained)")
+    for name, c in lk.items():
+        t = (f"{name}: {c['leaked_docs']} of {c['docs']} documents leaked from train by any pass "
+             f"({pct(c['leaked_doc_fraction'])}: {c['exact']} exact, {c.get('near_not_exact', 0)} near, "
+             f"{c.get('containment_only', 0)} contained)")
+        if c.get("trivial"):
+            t += f"; {plural(c['trivial'], 'trivial match', 'trivial matches')} not counted"
+        out.append(t)
     for name, r in (s.get("perplexity") or {}).get("by_split", {}).items():
         if r.get("sample"):
             continue
         a, c = r["all"]["ppl"], r["without_leaked"]["ppl"]
         if a and c:
-            out.append(f"{name}: perplexity {a:.4g} with leaked documents, {c:.4g} without")
+            out.append(f"{name}: perplexity {a:.4g} with its {plural(r['leaked_only']['docs'], 'leaked document')}, "
+                       f"{c:.4g} without")
         ex = ((s.get("perplexity") or {}).get("explain") or {}).get(name)
         if ex is not None and ex["gap_nats"] > 0:
             share = ex.get("share_explained")

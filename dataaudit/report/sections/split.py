@@ -20,10 +20,9 @@ def verdict_lines(report: Report) -> list[str]:
     lines = []
     exact_s = s["exact"]["splits"]
     for name, c in s["leaks"]["by_split"].items():
-        e = exact_s[name]
         t = (f"**{c['leaked_docs']} of {c['docs']}** {name} documents ({pct(c['leaked_doc_fraction'], 1)}) also "
              f"occur in train: {plural(c['exact'], 'exact copy', 'exact copies')} after normalization "
-             f"({pct(e['leaked_byte_fraction'], 1)} of the split's bytes)")
+             f"({exact_bytes_words(c, exact_s.get(name))})")
         if "near" in s:
             t += f", {plural(c['near_not_exact'], 'near copy', 'near copies')}"
         if "containment" in s:
@@ -61,6 +60,21 @@ def verdict_lines(report: Report) -> list[str]:
     return lines
 
 
+def exact_bytes_words(c: dict, e: dict | None) -> str:
+    """The byte share of a split's exact leaks, trivial ones left out as in the counts beside it (reports
+    written before ``exact_bytes`` existed say that theirs includes them)."""
+    if e and "exact_bytes" in c:
+        return f"{pct(c['exact_bytes'] / e['bytes'] if e['bytes'] else 0.0, 1)} of the split's bytes"
+    if e:
+        return f"exact matches, trivial ones included, are {pct(e['leaked_byte_fraction'], 1)} of the split's bytes"
+    return "byte share not measured"
+
+
+def trivial_words(n: int) -> str:
+    """How every count of the split report names the trivial leaks it leaves out."""
+    return f"{plural(n, 'trivial match', 'trivial matches')} (headings, boilerplate: not counted as leaks)"
+
+
 def _ci(iv, digits: int = 3, pctg: bool = False) -> str:
     if not iv:
         return ""
@@ -94,7 +108,10 @@ def explain_lines(name: str, ex: dict) -> list[str]:
             t += (f" Removing the leaked documents does not raise {name} loss ({eff:+.3f} nats/token"
                   f"{_ci(ex.get('leak_effect_interval'))}): the leaks do not explain the gap.")
         else:
-            t += " No leaked documents were found, so the leaks explain none of it."
+            t += (" No leaked documents were found"
+                  + (f" (not counting {plural(ex['trivial_docs'], 'trivial match', 'trivial matches')}: "
+                     f"headings, boilerplate)" if ex.get("trivial_docs") else "")
+                  + ", so the leaks explain none of it.")
         out.append(t)
     else:
         t = (f"{name} loss is not below train ({-gap:.3f} nats/token above the train sample's"
@@ -190,8 +207,7 @@ def leaks(report: Report) -> list[Section]:
             x_label="share of the split's documents", color="#c44e52")))
     listed = (report.findings.get("leaks") or {}).get("leaked") or []
     if listed:
-        s.add(Para("Not exact copies (the leaks a hash cannot see), strongest first:" if not listed[0]["exact"]
-                   else "Leaked documents (trivial ones last):"))
+        s.add(Para(listed_heading(listed)))
         s.add(Table(["doc_id", "split", "passes", "Jaccard", "containment", "trivial", "train doc_ids", "text"],
                     [[Lit(r["doc_id"]), r["split"], ", ".join(r["passes"]),
                       num(r["near_jaccard"], 3) if r["near_jaccard"] is not None else "",
@@ -207,6 +223,26 @@ def leaks(report: Report) -> list[Section]:
     return [s]
 
 
+def listed_heading(listed: list[dict]) -> str:
+    """The heading of the leak list, from every row it holds (merge_leaks orders them: not exact and not
+    trivial first, strongest first, then exact copies, then trivial ones)."""
+    hidden = sum(not r["exact"] and not r.get("trivial") for r in listed)
+    exact_n = sum(bool(r["exact"]) and not r.get("trivial") for r in listed)
+    triv = sum(bool(r.get("trivial")) for r in listed)
+    if hidden == len(listed):
+        return "Not exact copies (the leaks a hash cannot see), strongest first:"
+    parts = []
+    if hidden:
+        parts.append("not exact copies (the leaks a hash cannot see), strongest first")
+    if exact_n:
+        parts.append("exact copies")
+    if triv:
+        parts.append("trivial matches (not counted as leaks)")
+    if len(parts) == 1:
+        return f"Leaked documents: {parts[0]}:"
+    return "Leaked documents: " + ", then ".join(parts) + ":"
+
+
 def perplexity(report: Report) -> list[Section]:
     p = report.summary.get("perplexity")
     if not p:
@@ -219,22 +255,36 @@ def perplexity(report: Report) -> list[Section]:
             rows.append([f"{split} (sample)", a["docs"], num(a["ppl"]), "", "", num(a["bits_per_byte"]), "", ""])
             continue
         a, c, lk = r["all"], r["without_leaked"], r["leaked_only"]
-        rows.append([split, f"{a['docs']} ({lk['docs']} leaked)", num(a["ppl"]), num(c["ppl"]), num(lk["ppl"]),
+        tv = r.get("trivial_docs") or 0
+        rows.append([split, f"{a['docs']} ({lk['docs']} leaked" + (f", {tv} trivial kept)" if tv else ")"),
+                     num(a["ppl"]), num(c["ppl"]), num(lk["ppl"]),
                      num(a["bits_per_byte"]), num(c["bits_per_byte"]), num(lk["bits_per_byte"])])
     s = Section("Validation perplexity with and without the leaked documents", [
         Para(f"Reference model `{m.get('name', '?')}` ({m.get('kind', '?')}, tokenizer `{m.get('tokenizer', '?')}`); "
              f"token-weighted perplexity and bits per byte."),
         Table(["split", "docs", "perplexity", "without leaked", "leaked only", "bits/byte", "without leaked",
                "leaked only"], rows, numeric=(2, 3, 4, 5, 6, 7))], key="perplexity")
-    ex_rows = []
+    ex_rows, also = [], []
     for split, ex in (p.get("explain") or {}).items():
         def c(v, iv):
             return f"{v:+.4f}" + (f" [{iv[0]:+.4f}, {iv[1]:+.4f}]" if iv else "")
+
+        def by(k):
+            b = ex["by_pass"].get(k) or {}
+            return (f"{c(b['leak_effect_nats'], b['interval'])}, {plural(b['docs'], 'doc')}" if b.get("docs")
+                    else "0 docs" if b else "")
         share = ex.get("share_explained")
+        first = bool(ex.get("by_pass_rule"))
+        if first:
+            more = [f"{k} {b['found_docs'] - b['docs']}" for k, b in ex["by_pass"].items()
+                    if (b.get("found_docs") or 0) > b["docs"]]
+            if more:
+                also.append(f"{split}: {', '.join(more)}")
+        n_leaked = (p["by_split"].get(split) or {}).get("leaked_only", {}).get("docs")
         ex_rows.append([split, c(ex["gap_nats"], ex.get("gap_interval")),
-                        c(ex["leak_effect_nats"], ex.get("leak_effect_interval")),
-                        *(c(ex["by_pass"][k]["leak_effect_nats"], ex["by_pass"][k]["interval"])
-                          if ex["by_pass"].get(k, {}).get("docs") else "" for k in ("exact", "near", "containment")),
+                        c(ex["leak_effect_nats"], ex.get("leak_effect_interval"))
+                        + (f", {plural(n_leaked, 'doc')}" if n_leaked is not None else ""),
+                        *(by(k) for k in ("exact", "near", "containment")),
                         (f"{share:.1%}" + (f" [{ex['share_interval'][0]:.0%}, {ex['share_interval'][1]:.0%}]"
                                             if ex.get("share_interval") else "")
                          + (" (not pinned down: the gap's interval reaches 0)"
@@ -243,10 +293,15 @@ def perplexity(report: Report) -> list[Section]:
     if ex_rows:
         s.add(Para("The gap, in nats per token (train sample minus split; > 0: the split is below train), the "
                    "effect of its leaked documents (loss without them minus with them; > 0: the leaks lower it), "
-                   "for each pass's documents and together, and the share of the gap the leaks explain, each "
-                   "with its 95% bootstrap interval over documents:"),
-              Table(["split", "gap", "leak effect", "exact", "near", "contained", "share explained", "remaining gap"],
-                    ex_rows))
+                   "together and for each pass's documents, and the share of the gap the leaks explain, each "
+                   "with its 95% bootstrap interval over documents. The leaked documents are the verdict's "
+                   "(trivial matches are not leaks and stay in); each is counted once, under the first pass that "
+                   "found it (exact, then near, then containment: the columns of the leak table), so the pass "
+                   "columns are the effect of removing those documents alone:"),
+              Table(["split", "gap", "leak effect (all leaked docs)", "exact", "near, not exact", "contained only",
+                     "share explained", "remaining gap"], ex_rows))
+        if also:
+            s.add(Para("Found by a later pass too, and counted under the first one only: " + "; ".join(also) + "."))
     lg = p.get("logged")
     if lg:
         s.add(Para(f"What the run logged (`{', '.join(lg['logs'])}`), near its last eval step {lg['step']}: train "
@@ -261,13 +316,32 @@ def perplexity(report: Report) -> list[Section]:
             continue
         rise = r.get("ppl_rise_without_leaked")
         if r["leaked_only"]["docs"] and rise is not None:
+            tv = r.get("trivial_docs") or 0
             notes.append(f"{split}: without its {plural(r['leaked_only']['docs'], 'leaked document')}, perplexity "
-                         f"is {rise:+.1%} ({num(r['all']['ppl'])} -> {num(r['without_leaked']['ppl'])}).")
+                         f"is {rise:+.1%} ({num(r['all']['ppl'])} -> {num(r['without_leaked']['ppl'])})"
+                         + (f"; its {trivial_words(tv)} stay in." if tv else "."))
     if notes:
         s.add(Bullets(notes))
     if p.get("notes"):
         s.add(Bullets(list(p["notes"])))
     return [s]
+
+
+def _trivial_of(c: dict, pass_name: str, fallback: int | None = None) -> int | None:
+    """Trivial leaks ``pass_name`` found in one split (``leaks.by_split.<split>.trivial_by_pass``)."""
+    tb = c.get("trivial_by_pass")
+    return tb.get(pass_name, 0) if tb is not None else fallback
+
+
+def _found_words(c: dict | None, pass_name: str, found: int, key: str, other: str, counted: str) -> str:
+    """What a pass's own count of a split holds: its trivial matches, documents an earlier pass found, and
+    the leaks the verdict counts under this pass."""
+    if c is None:
+        return ""
+    tv = _trivial_of(c, pass_name)
+    if tv is None:
+        return f", {c[key]} of them {counted} (the verdict's count)"
+    return f", of them {tv} trivial, {found - tv - c[key]} {other} and {c[key]} {counted} (the verdict's count)"
 
 
 def exact(report: Report) -> list[Section]:
@@ -283,8 +357,21 @@ def exact(report: Report) -> list[Section]:
                      f"{d['dup_docs']} ({pct(d['dup_doc_fraction'])})",
                      f"{d['dup_bytes']} ({pct(d['dup_byte_fraction'])})", leak, leakb])
     out = [Section("Exact duplicates and leaks", [Table(
-        ["split", "docs", "MB", "dup groups", "dup docs", "dup bytes", "leaked docs", "leaked bytes"], rows,
+        ["split", "docs", "MB", "dup groups", "dup docs", "dup bytes", "in train (docs)", "in train (bytes)"], rows,
         numeric=(1, 2, 3, 4, 5, 6, 7))], key="exact")]
+    lk = (report.summary.get("leaks") or {}).get("by_split") or {}
+    parts = []
+    for sp, c in lk.items():
+        d = e["splits"].get(sp)
+        if d is None:
+            continue
+        tv = _trivial_of(c, "exact", d["leaked_docs"] - c["exact"])
+        if tv:
+            parts.append(f"{sp}: {d['leaked_docs']}, of them {tv} trivial and {plural(c['exact'], 'exact leak')}")
+    if parts:
+        out[0].blocks.append(Para("In train: every exact match, trivial ones (headings, boilerplate) included, "
+                                  "as in the list of exact leaks; the verdict and the leak table leave the trivial "
+                                  "ones out. " + "; ".join(parts) + "."))
     f = report.findings.get("exact") or {}
     if f.get("leaks"):
         out.append(Section("Exact leaks (largest first)", [Table(
@@ -327,8 +414,11 @@ def near(report: Report) -> list[Section]:
                                   vlines=[(c["threshold"], f"threshold {c['threshold']}")]
                                   if c.get("threshold") is not None else [])))
     if s["leaked_by_split"]:
-        sec.add(Para("Leaked documents (near-duplicate of a train document): " +
-                     ", ".join(f"{k}: {v}" for k, v in s["leaked_by_split"].items()) + "."))
+        lk = (report.summary.get("leaks") or {}).get("by_split") or {}
+        sec.add(Para("Documents with a near-duplicate in train, trivial ones and exact copies included. " +
+                     "; ".join(f"{k}: {v}" + _found_words(lk.get(k), "near", v, "near_not_exact",
+                                                          "also exact copies", "near leaks")
+                               for k, v in s["leaked_by_split"].items()) + "."))
     if s["documents_without_shingles"]:
         sec.add(Para(f"{plural(s['documents_without_shingles'], 'empty document')} "
                      f"{'has' if s['documents_without_shingles'] == 1 else 'have'} no shingles and "
@@ -366,6 +456,13 @@ def containment(report: Report) -> list[Section]:
                      f"clamped to {min(c.get('min_ngram', 8), c.get('ngram', 13))}..{c.get('ngram')}; an item shorter "
                      f"than n but of at least {c.get('min_item_words')} words is matched whole (its normalized text "
                      f"as a contiguous word sequence of a {train} document); shorter items are not checked."))
+    lk = (report.summary.get("leaks") or {}).get("by_split") or {}
+    said = [f"{k}: {v}" + _found_words(lk.get(k), "containment", v, "containment_only", "also found by the exact or "
+                                       "near pass", "contained-only leaks")
+            for k, v in s["leaked_by_split"].items() if v]
+    if said:
+        sec.add(Para("Flagged counts every document over the threshold, trivial ones and those another pass also "
+                     "found included. " + "; ".join(said) + "."))
     out = [sec]
     top = (report.findings.get("containment") or {}).get("documents") or []
     if top:
