@@ -66,6 +66,10 @@ def test_hint_judges_the_second_point_of_a_two_point_excerpt(tmp_path, capsys):
     # the one-point run stays unjudged: the warning says no setting judges it (not 'lower --min-history')
     (w,) = [w for w in rep["warnings"] if "no point that could be judged" in w]
     assert "which no setting judges" in w and "--min-history" not in w
+    # the text summary on stdout says the same, not a generic 'lower --min-history or --warmup-steps'
+    assert main(["spikes", "--log", str(md), "--out", str(tmp_path / "t"), "-q", *flags]) == 1
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if "no point that could be judged" in x]
+    assert "which no setting judges" in line and "lower --min-history" not in line
 
 
 @pytest.mark.skipif(not LOGS.exists(), reason="shared/corpora/training-logs not present")

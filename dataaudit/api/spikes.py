@@ -131,6 +131,7 @@ def _check_judged(res: Any, detail: dict[str, Any], config: SpikesConfig) -> Non
         hint += ")" if h["min_history"] == 1 else (f"; --min-history 1 judges {h['judged_min1']}, each against a "
                                                    f"shorter, noisier baseline)")
         hint += (f"; {single}" if single else "") + "; or give a log with more points"
+    res.summary["unjudged_hint"] = hint
     if runs and len(unjudged) == len(runs):
         raise LogError(f"{len(runs)} run(s) read ({res.summary.get('points', 0)} points), but no point could be "
                        f"judged: {hint}")

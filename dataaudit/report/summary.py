@@ -77,6 +77,6 @@ def _spikes(report: Report) -> list[str]:
     if s.get("diagnosis_line"):
         out.append(s["diagnosis_line"])
     if s.get("unjudged_runs"):
-        out.append(f"{plural(s['unjudged_runs'], 'run')} had no point that could be judged: lower --min-history "
-                   f"or --warmup-steps, or give a log with more points")
+        hint = s.get("unjudged_hint") or "lower --min-history or --warmup-steps, or give a log with more points"
+        out.append(f"{plural(s['unjudged_runs'], 'run')} had no point that could be judged: {hint}")
     return out
