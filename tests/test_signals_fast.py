@@ -67,16 +67,23 @@ def test_doubling_hash_equals_the_multiply_add_loop(cps, n):
 
 
 def _ref_ngrams(toks, n):
-    """Gopher top / duplicate n-gram characters, written out as datatrove's loop does (tuples, one pass)."""
+    """Gopher top / duplicate n-gram characters, written out plainly for tokens joined by single spaces: top,
+    the characters inside the occurrences of the first most frequent n-gram (datatrove's choice), each once
+    (None with no n-gram); dup, datatrove's loop (tuples, one pass)."""
     grams = [tuple(toks[i:i + n]) for i in range(len(toks) - n + 1)]
-    top = 0
+    top = None
     if grams:
         counts = {}
         for g in grams:
             counts[g] = counts.get(g, 0) + 1
         best = max(counts.values())
         g = next(g for g in grams if counts[g] == best)
-        top = best * (sum(map(len, g)) + n - 1)
+        start = [sum(len(t) + 1 for t in toks[:i]) for i in range(len(toks))]
+        covered = set()
+        for i, x in enumerate(grams):
+            if x == g:
+                covered |= set(range(start[i], start[i + n - 1] + len(toks[i + n - 1])))
+        top = len(covered)
     dup, seen, i = 0, set(), 0
     while i < len(grams):
         if grams[i] in seen:
@@ -109,4 +116,4 @@ def test_ngram_repetition_equals_the_plain_definition(docs):
             for kind, v in (("top", top), ("dup", dup)):
                 col = f"gopher_{kind}_{n}gram_char_frac"
                 if col in r:
-                    assert r[col] == (v / len(t) if t else None), (col, t)
+                    assert r[col] == (v / len(t) if t and v is not None else None), (col, t)

@@ -82,21 +82,28 @@ def quality_rules(s: dict[str, np.ndarray], r: GopherQualityRules) -> dict[str, 
 
 
 def _ngram_chars(tok, ns_top: set[int], ns_dup: set[int]) -> dict[tuple[str, int], np.ndarray]:
-    """Per document: characters of the most frequent n-gram times its count (``top``), and characters inside
-    n-grams that repeat an earlier n-gram (``dup``), both as datatrove's Gopher repetition filter counts them.
+    """Per document: characters inside the occurrences of the most frequent n-gram (``top``; null with no
+    n-gram), and characters inside n-grams that repeat an earlier n-gram (``dup``), after datatrove's Gopher
+    repetition filter (where ours differs, below and docs/signals.md).
 
-    top: among the n-grams with the highest count, the first to appear; its characters are those of its
-    tokens joined by single spaces, times its count. dup: scan positions left to right; an n-gram seen before
-    at a scanned position adds the characters of its tokens (no spaces) and the scan jumps n tokens; else it
-    is remembered and the scan moves one token. Only n-grams occurring twice or more can be duplicates, so
-    the scan visits those positions only.
+    top: among the n-grams with the highest count, the first to appear (datatrove's ``most_common(1)``); its
+    characters as datatrove writes it (tokens joined by single spaces) over every occurrence, but each
+    position once: overlapping occurrences merge ("go go go go" holds "go go" 3 times: 11 characters, where
+    datatrove counts 3 x 5), and the caller caps the sum at the text's length, since the joining spaces are
+    not always in the text (``TITUS:`` is ``TITUS`` ``:``, 7 characters of 6). So the fraction lies in [0, 1]
+    and equals datatrove's wherever that is at most 1 and the occurrences do not overlap. With no repeated
+    n-gram the top one is the first, once (as in datatrove); with fewer than n tokens there is none and the
+    fraction is undefined (null), where datatrove skips the rule.
+
+    dup: scan positions left to right; an n-gram seen before at a scanned position adds the characters of its
+    tokens (no spaces) and the scan jumps n tokens; else it is remembered and the scan moves one token. Only
+    n-grams occurring twice or more can be duplicates, so the scan visits those positions only.
     """
     nd = len(tok.doc_off) - 1
     out: dict[tuple[str, int], np.ndarray] = {}
     total = len(tok.tid)
     if total == 0 or not (ns_top or ns_dup):
-        return {(k, n): np.zeros(nd) for n in ns_top for k in ("top",)} | \
-            {(k, n): np.zeros(nd) for n in ns_dup for k in ("dup",)}
+        return {("top", n): np.full(nd, np.nan) for n in ns_top} | {("dup", n): np.zeros(nd) for n in ns_dup}
     doc = tok.doc
     uni = dense_ids(doc * (len(tok.vocab) + 1) + tok.tid, tok.doc_off)
     base = int(uni.max()) + 1
@@ -131,12 +138,15 @@ def _ngram_chars(tok, ns_top: set[int], ns_dup: set[int]) -> dict[tuple[str, int
                 best = seg_max(counts, id_off)
                 cand = np.flatnonzero(counts == best[id_doc])
                 d, i0 = np.unique(id_doc[cand], return_index=True)
-                g = cand[i0]
-                top[d] = counts[g] * (cum[fp[g] + n] - cum[fp[g]] + (n - 1))
+                chosen = np.zeros(len(counts), dtype=bool)
+                chosen[cand[i0]] = True
+                occ = pos[chosen[ids]]                  # every occurrence of each document's top n-gram
+                top += _covered_chars(occ, doc[occ], n, cum, nd)
             # no n-gram of the document repeats: the first one, once
             once = np.flatnonzero((best < 2) & (ntok >= n))
             f0 = tok.doc_off[once]
             top[once] = cum[f0 + n] - cum[f0] + (n - 1)
+            top[ntok < n] = np.nan                      # no n-gram at all
             out[("top", n)] = top
         rel = counts[ids] > 1 if len(ids) else np.zeros(0, bool)
         pos, ids = pos[rel], ids[rel]
@@ -145,6 +155,22 @@ def _ngram_chars(tok, ns_top: set[int], ns_dup: set[int]) -> dict[tuple[str, int
             _dup_scan(dup, pos, ids, doc[pos], cum[pos + n] - cum[pos], n)
             out[("dup", n)] = dup
     return out
+
+
+def _covered_chars(occ: np.ndarray, occ_doc: np.ndarray, n: int, cum: np.ndarray, nd: int) -> np.ndarray:
+    """Per document: characters inside the union of the n-token spans starting at ``occ`` (sorted token
+    positions, of documents ``occ_doc``), tokens joined by one space as datatrove writes an n-gram. Spans
+    sharing a token merge into one run of tokens ``a..b``: ``cum[b+1] - cum[a]`` token characters and ``b - a``
+    spaces; spans that only touch do not merge (the space between them is in neither)."""
+    if len(occ) == 0:
+        return np.zeros(nd)
+    new_run = np.ones(len(occ), dtype=bool)
+    new_run[1:] = (occ[1:] > occ[:-1] + n - 1) | (occ_doc[1:] != occ_doc[:-1])
+    starts = np.flatnonzero(new_run)
+    a = occ[starts]
+    b = occ[np.concatenate([starts[1:], [len(occ)]]) - 1] + n - 1   # last token of each run
+    chars = (cum[b + 1] - cum[a]) + (b - a)
+    return np.bincount(occ_doc[starts], weights=chars, minlength=nd).astype(np.float64)
 
 
 def _dup_scan(dup: np.ndarray, rp: np.ndarray, rg: np.ndarray, rd: np.ndarray, clen: np.ndarray, n: int) -> None:
@@ -186,7 +212,8 @@ def repetition_signals(tok, texts: pa.Array, n_chars: np.ndarray,
     dups = {n for n, _ in rules.dup_ngram_char_frac}
     grams = _ngram_chars(tok, tops, dups)
     for n in sorted(tops):
-        s[f"gopher_top_{n}gram_char_frac"] = _ratio(grams[("top", n)], n_chars)
+        # at most the text: the joining spaces are datatrove's, the text may not have them ("TITUS" ":")
+        s[f"gopher_top_{n}gram_char_frac"] = _ratio(np.minimum(grams[("top", n)], n_chars), n_chars)
     for n in sorted(dups):
         s[f"gopher_dup_{n}gram_char_frac"] = _ratio(grams[("dup", n)], n_chars)
     return s

@@ -3,7 +3,6 @@ and top-k outliers. All of them add with ``+`` (associative, ``sum()``-able), li
 
 from __future__ import annotations
 
-import functools
 import heapq
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -85,6 +84,7 @@ class SignalsSummary:
     fails: dict[str, int] = field(default_factory=dict)      # filter -> documents failing it
     rules: dict[str, int] = field(default_factory=dict)      # rule name -> documents failing it
     histograms: dict[str, Histogram] = field(default_factory=dict)  # signal -> fixed-bin histogram
+    ranges: dict[str, tuple] = field(default_factory=dict)  # OUTLIER_COLUMNS -> (min, at min, max, at max, n)
 
     @classmethod
     def of(cls, table: pa.Table, bins: dict[str, tuple[float, ...]] | None = None) -> "SignalsSummary":
@@ -101,6 +101,8 @@ class SignalsSummary:
             fails={f: int(pc.sum(pc.invert(table.column(f))).as_py() or 0) for f in FILTERS},
             rules=rules,
             histograms={c: Histogram.of(table.column(c), e) for c, e in bins.items()},
+            ranges={c: r for c in OUTLIER_COLUMNS if c in table.column_names
+                    and (r := _range_of(_column(table, c))) is not None},
         )
 
     def __add__(self, other: "SignalsSummary") -> "SignalsSummary":
@@ -109,40 +111,75 @@ class SignalsSummary:
             h[k] = h[k] + v if k in h else v
         return SignalsSummary(documents=self.documents + other.documents, bytes=self.bytes + other.bytes,
                               flagged=self.flagged + other.flagged, fails=_add_counts(self.fails, other.fails),
-                              rules=_add_counts(self.rules, other.rules), histograms=h)
+                              rules=_add_counts(self.rules, other.rules), histograms=h,
+                              ranges={c: _add_range(self.ranges.get(c), other.ranges.get(c))
+                                      for c in dict.fromkeys([*self.ranges, *other.ranges])})
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain numbers for report.json (rules sorted by count, most first)."""
+        """Plain numbers for report.json (rules sorted by count, most first; ranges: the least and greatest
+        value of each outlier column, how many documents have each, and how many have a value)."""
         return {"documents": self.documents, "bytes": self.bytes, "flagged": self.flagged,
                 "fails": dict(sorted(self.fails.items())),
                 "rules": dict(sorted(self.rules.items(), key=lambda kv: (-kv[1], kv[0]))),
-                "histograms": {k: v.to_dict() for k, v in sorted(self.histograms.items())}}
+                "histograms": {k: v.to_dict() for k, v in sorted(self.histograms.items())},
+                "ranges": {k: dict(zip(("min", "at_min", "max", "at_max", "documents"), v))
+                           for k, v in sorted(self.ranges.items())}}
+
+
+def _range_of(v: np.ndarray) -> tuple[float, int, float, int, int] | None:
+    """(min, documents at it, max, documents at it, documents) of the defined values; None with none."""
+    v = v[~np.isnan(v)]
+    if len(v) == 0:
+        return None
+    lo, hi = float(v.min()), float(v.max())
+    return lo, int((v == lo).sum()), hi, int((v == hi).sum()), len(v)
+
+
+def _add_range(a: tuple | None, b: tuple | None) -> tuple | None:
+    if a is None or b is None:
+        return a if b is None else b
+    lo = min(a[0], b[0])
+    hi = max(a[2], b[2])
+    return (lo, (a[1] if a[0] == lo else 0) + (b[1] if b[0] == lo else 0),
+            hi, (a[3] if a[2] == hi else 0) + (b[3] if b[2] == hi else 0), a[4] + b[4])
+
+
+def _column(table: pa.Table, c: str) -> np.ndarray:
+    return np.asarray(table.column(c).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Outliers:
-    """The ``k`` highest and lowest documents of each column, kept in heaps (memory O(k x columns)).
+    """The ``k`` highest and lowest documents of each column, kept in heaps (memory O(k x columns)), and each
+    column's range.
 
-    Ties are broken by (doc_id, split), so the result does not depend on batch order or split.
+    Only documents that stand out are listed: ``high`` never holds a document at the column's minimum, ``low``
+    none at its maximum, so a column whose documents all have one value lists none. Among equal values the
+    document that comes first in the input ranks first: its ``position`` (0-based, in the order the documents
+    were added, which is the row of docs.parquet) breaks ties. Adding keeps that order: in ``a + b`` the
+    documents of ``b`` come after those of ``a``, so the result depends on neither batch size nor engine
+    as long as tables are added in input order.
     """
 
     k: int = 20                                              # rows kept per column and side
     columns: tuple[str, ...] = OUTLIER_COLUMNS              # which signals to rank
-    high: dict[str, list[tuple]] = field(default_factory=dict)  # column -> heap of (value, id, split, source)
-    low: dict[str, list[tuple]] = field(default_factory=dict)   # column -> heap of (-value, ...) (negated)
+    seen: int = 0                                            # documents added so far (positions 0..seen-1)
+    high: dict[str, list[tuple]] = field(default_factory=dict)  # column -> heap of (value, -position, id, split, source)
+    low: dict[str, list[tuple]] = field(default_factory=dict)   # column -> heap of (-value, -position, ...)
+    ranges: dict[str, tuple] = field(default_factory=dict)      # column -> _range_of of its values
 
     def add(self, table: pa.Table) -> "Outliers":
-        """A new Outliers holding this one's rows and those of ``table``."""
+        """A new Outliers holding this one's rows and those of ``table`` (the next documents of the input)."""
         return self + Outliers.of(table, k=self.k, columns=self.columns)
 
     @classmethod
     def of(cls, table: pa.Table, *, k: int = 20, columns: tuple[str, ...] = OUTLIER_COLUMNS) -> "Outliers":
-        high, low = {}, {}
+        high, low, ranges = {}, {}, {}
         ids = table.column("doc_id").to_pylist()
         splits = table.column("split").to_pylist()
         sources = table.column("source").to_pylist()
         for c in columns:
-            v = np.asarray(table.column(c).to_numpy(zero_copy_only=False), dtype=np.float64)
+            v = _column(table, c)
             ok = np.flatnonzero(~np.isnan(v))
             hi, lo = [], []
             if len(ok):
@@ -151,47 +188,50 @@ class Outliers:
                 t_hi = np.partition(vv, -kk)[-kk]
                 t_lo = np.partition(vv, kk - 1)[kk - 1]
                 for i in ok[vv >= t_hi].tolist():
-                    _push(hi, (float(v[i]), _Rev(ids[i]), _Rev(splits[i]), sources[i]), k)
+                    _push(hi, (float(v[i]), -i, ids[i], splits[i], sources[i]), k)
                 for i in ok[vv <= t_lo].tolist():
-                    _push(lo, (-float(v[i]), _Rev(ids[i]), _Rev(splits[i]), sources[i]), k)
+                    _push(lo, (-float(v[i]), -i, ids[i], splits[i], sources[i]), k)
             high[c], low[c] = hi, lo
-        return cls(k=k, columns=columns, high=high, low=low)
+            r = _range_of(v)
+            if r is not None:
+                ranges[c] = r
+        return cls(k=k, columns=columns, seen=table.num_rows, high=high, low=low, ranges=ranges)
 
     def __add__(self, other: "Outliers") -> "Outliers":
         high, low = {}, {}
-        for c in dict.fromkeys(self.columns + other.columns):
+        cols = tuple(dict.fromkeys(self.columns + other.columns))
+        shift = self.seen
+        for c in cols:
             for mine, theirs, out in ((self.high, other.high, high), (self.low, other.low, low)):
                 h = list(mine.get(c, []))
-                for item in theirs.get(c, []):
-                    _push(h, item, self.k)
+                for v, neg_pos, *rest in theirs.get(c, []):
+                    _push(h, (v, neg_pos - shift, *rest), self.k)
                 out[c] = h
-        return Outliers(k=self.k, columns=tuple(dict.fromkeys(self.columns + other.columns)), high=high, low=low)
+        ranges = {c: r for c in cols
+                  if (r := _add_range(self.ranges.get(c), other.ranges.get(c))) is not None}
+        return Outliers(k=self.k, columns=cols, seen=self.seen + other.seen, high=high, low=low, ranges=ranges)
 
     def to_dict(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
         """column -> {"high": rows, highest first; "low": rows, lowest first}; a row: doc_id, split, source,
-        value."""
-        def rows(h, sign):
-            return [{"doc_id": i.s, "split": s.s, "source": src, "value": sign * v}
-                    for v, i, s, src in sorted(h, reverse=True)]
-        return {c: {"high": rows(self.high.get(c, []), 1), "low": rows(self.low.get(c, []), -1)}
-                for c in self.columns}
-
-
-@functools.total_ordering
-@dataclass(frozen=True)
-class _Rev:
-    """A string that sorts backwards, so that among equal values the smallest doc_id ranks first."""
-
-    s: str
-
-    def __lt__(self, other: "_Rev") -> bool:
-        return self.s > other.s
+        value, position. Ties: first in the input first. A side is empty where no document stands out."""
+        def rows(h, sign, keep):
+            return [{"doc_id": i, "split": s, "source": src, "value": sign * v, "position": -p}
+                    for v, p, i, s, src in sorted(h, key=lambda x: (x[0], x[1]), reverse=True) if keep(sign * v)]
+        out = {}
+        for c in self.columns:
+            r = self.ranges.get(c)
+            lo, hi = (r[0], r[2]) if r else (0.0, 0.0)
+            out[c] = {"high": rows(self.high.get(c, []), 1, lambda v: v > lo),
+                      "low": rows(self.low.get(c, []), -1, lambda v: v < hi)}
+        return out
 
 
 def _push(heap: list, item: tuple, k: int) -> None:
+    """Keep the k largest items by (value, -position): positions are distinct, so nothing later compares."""
+    key = item[:2]
     if len(heap) < k:
         heapq.heappush(heap, item)
-    elif item > heap[0]:
+    elif key > heap[0][:2]:
         heapq.heapreplace(heap, item)
 
 

@@ -29,6 +29,21 @@ def _tokens(s: dict):
     return s["tokens"]
 
 
+def _outlier_blocks(col: str, sides: dict, rg: dict | None) -> list:
+    """One signal's outliers: its range (when the report has one), then the rows of each side that has any
+    (five a side); a signal with one value for every document says so instead of listing them."""
+    rows = [[side, Lit(r["doc_id"]), num(r["value"]), Lit(r.get("excerpt") or "", 160)]
+            for side in ("high", "low") for r in sides.get(side, [])[:5]]
+    if rg is None:
+        head = Para(f"`{col}`" if rows else f"`{col}`: no document has a value.")
+    elif rg["min"] == rg["max"]:
+        return [Para(f"`{col}`: all {plural(rg['documents'], 'document')} {num(rg['min'])}, so none stands out.")]
+    else:
+        head = Para(f"`{col}`: {num(rg['min'])} ({plural(rg['at_min'], 'document')}) to {num(rg['max'])} "
+                    f"({plural(rg['at_max'], 'document')}) over {plural(rg['documents'], 'document')}")
+    return [head, Table(["side", "doc_id", "value", "text"], rows, numeric=(2,))] if rows else [head]
+
+
 def sections(report: Report) -> list[Section]:
     s = report.summary
     sig = s.get("signals") or {}
@@ -98,13 +113,13 @@ def sections(report: Report) -> list[Section]:
         out.append(d)
     ol = report.findings.get("outliers") or {}
     if ol:
-        o = Section("Outliers", [Para("The documents at both ends of each signal (docs.parquet holds every "
-                                      "document's values):")], key="outliers")
+        o = Section("Outliers", [Para(
+            "The documents at both ends of each signal that stand out: a high side never lists a document at the "
+            "signal's minimum, a low side none at its maximum; among equal values the document first in the "
+            "input comes first (docs.parquet holds every document's values, in input order):")], key="outliers")
+        ranges = sig.get("ranges") or {}
         for col, sides in ol.items():
-            rows = [[side, Lit(r["doc_id"]), num(r["value"]), Lit(r.get("excerpt") or "", 160)]
-                    for side in ("high", "low") for r in sides.get(side, [])[:5]]
-            if rows:
-                o.add(Para(f"`{col}`"), Table(["side", "doc_id", "value", "text"], rows, numeric=(2,)))
+            o.add(*_outlier_blocks(col, sides, ranges.get(col)))
         out.append(o)
     f = report.findings.get("score") or {}
     if f.get("highest_bits_per_byte"):
