@@ -160,3 +160,16 @@ def test_only_trivial_leaks_are_no_leaks_and_are_named(tmp_path):
     assert res["by_split"]["val"]["without_leaked"]["docs"] == 3 and ex["leak_effect_nats"] == 0.0
     text = " ".join(explain_lines("val", ex))
     assert "No leaked documents were found (not counting 1 trivial match: headings, boilerplate)" in text
+
+
+def test_exact_leak_list_marks_the_trivial_rows(audited):
+    """The exact pass's list of largest leaks holds trivial matches too: each row says whether it is one,
+    the same as leaks.parquet, and report.md shows it."""
+    report, md, _ = audited
+    rows = report.findings["exact"]["leaks"]
+    marked = {r["doc_id"]: r["trivial"] for r in rows}
+    texts = {r["doc_id"]: r.get("excerpt") for r in rows}
+    assert sum(marked.values()) == 3 and all(texts[k] in HEADINGS for k, v in marked.items() if v)
+    assert not any(v for k, v in marked.items() if texts[k] not in HEADINGS)
+    section = md.split("## Exact leaks (largest first)")[1].split("\n## ")[0]
+    assert "| trivial |" in section and section.count("| yes |") == 3

@@ -15,7 +15,7 @@ from ..io.sources import DocSource
 from ..passes.containment import ContainmentConfig, run_containment
 from ..passes.exact import ExactConfig, run_exact
 from ..findings.explain import explain_perplexity
-from ..findings.leaks import TrivialRule, merge_leaks
+from ..findings.leaks import TrivialRule, mark_trivial, merge_leaks
 from ..io.evalsets import EvalSource, parse_eval_spec
 from ..passes.near import NearConfig, run_near
 from ..passes.score import ScoreConfig
@@ -135,6 +135,7 @@ def audit_split(train: Any, val: Any = None, test: Any = None, *, evals: Sequenc
             merge_leaks(stage, report.files, report.summary["documents"], train_split=tr, top=config.top,
                         sources={k: s for k, s in sources.items() if k != tr}, normalize=config.normalize,
                         trivial=config.trivial).apply_to(report)
+            mark_trivial(stage, report.files, (report.findings.get("exact") or {}).get("leaks") or [])
         report.summary["leaked_docs"] = report.summary["leaks"]["leaked_docs"]
         if config.model is not None:
             with job.phase("perplexity"):

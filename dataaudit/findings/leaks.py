@@ -160,6 +160,17 @@ def merge_leaks(stage: Path, files: dict[str, str], documents: dict[str, int], t
                       findings={"leaked": listed}, files={"leaks": "leaks.parquet"})
 
 
+def mark_trivial(stage: Path, files: dict[str, str], listed: list[dict]) -> None:
+    """Set ``trivial`` on each row of a per-pass listing (e.g. the exact pass's largest leaks) from
+    ``leaks.parquet``, so a list that holds trivial matches says which they are. Reads the trivial rows only."""
+    if not listed or "leaks" not in files:
+        return
+    t = pq.read_table(stage / files["leaks"], columns=["doc_id", "split", "trivial"], filters=[("trivial", "=", True)])
+    trivial = set(zip(t.column("split").to_pylist(), t.column("doc_id").to_pylist()))
+    for r in listed:
+        r["trivial"] = (r["split"], r["doc_id"]) in trivial
+
+
 def matched_words(words: list[str], spans: list[tuple[int, int]] | None = None) -> int:
     """Words with a letter or digit among ``words`` (of the normalized text), or among the word positions
     ``spans`` cover (the containment pass's [start, end) ranges of the same split). Separators such as

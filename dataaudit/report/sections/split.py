@@ -375,8 +375,8 @@ def exact(report: Report) -> list[Section]:
     f = report.findings.get("exact") or {}
     if f.get("leaks"):
         out.append(Section("Exact leaks (largest first)", [Table(
-            ["doc_id", "split", "bytes", "copies in train", "train doc_ids", "text"],
-            [[Lit(r["doc_id"]), r["split"], r["n_bytes"], r["n_train_copies"],
+            ["doc_id", "split", "bytes", "copies in train", "trivial", "train doc_ids", "text"],
+            [[Lit(r["doc_id"]), r["split"], r["n_bytes"], r["n_train_copies"], "yes" if r.get("trivial") else "",
               ids(r["train_doc_ids"], total=r["n_train_copies"]), Lit(r.get("excerpt") or "", 120)]
              for r in f["leaks"]], numeric=(2, 3))], key="exact_leaks"))
     if f.get("duplicate_groups"):
