@@ -24,6 +24,18 @@ def _copy_if_slice(item: Any) -> Any:
     return item
 
 
+def _worker_start(init: Callable[..., None] | None, initargs: tuple) -> None:
+    """A pool worker ignores Ctrl-C: the terminal sends SIGINT to the whole process group, and a worker that
+    died of it while blocked reading the task queue would hold the queue's lock for ever, so the driver's
+    ``Pool.terminate()`` (which takes that lock) hung and the run never ended (seen on CI: a SIGINT 0.2-2 s
+    into a 2-worker split). The driver handles the Ctrl-C and terminates the workers (SIGTERM)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if init is not None:
+        init(*initargs)
+
+
 class TaskPool:
     """Runs ``fn(item)`` for items in order: in-process with one worker, else in a spawned process pool."""
 
@@ -35,7 +47,7 @@ class TaskPool:
         if workers > 1:
             import multiprocessing as mp
 
-            self._pool = mp.get_context("spawn").Pool(workers, initializer=init, initargs=initargs)
+            self._pool = mp.get_context("spawn").Pool(workers, initializer=_worker_start, initargs=(init, initargs))
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         """Results in input order; at most ``2 x workers`` tasks in flight (memory stays bounded)."""
