@@ -103,6 +103,32 @@ def test_megatron_cut_last_record_is_a_located_bad_record(tmp_path, reader, bloc
 
 
 @pytest.mark.parametrize("reader,block_bytes", READERS)
+def test_nanogpt_whole_last_line_without_newline_is_read(tmp_path, reader, block_bytes):
+    """A whole last line (it ends with its ms field) that only lacks the newline is read, not a bad record:
+    the final val_loss of a finished run written without a trailing newline is not lost."""
+    lines = _nano(29) + ["step:30/30 val_loss:3.2751 train_time:3000ms step_avg:100.00ms"]
+    p = tmp_path / "run.txt"
+    p.write_text("\n".join(lines))
+    b = _read("nanogpt", p, reader, block_bytes)
+    t = b.table()
+    assert _bad(b) == [] and sorted(set(t["step"].to_pylist())) == list(range(1, 31))
+    last = {m: v for s, m, v in zip(t["step"].to_pylist(), t["metric"].to_pylist(), t["value"].to_pylist())
+            if s == 30}
+    assert last.get("val_loss") == pytest.approx(3.2751)
+
+
+@pytest.mark.parametrize("reader,block_bytes", READERS)
+def test_a_log_whose_only_step_line_is_cut_says_so(tmp_path, reader, block_bytes):
+    p = tmp_path / "one.txt"
+    p.write_text("step:1/10 train_loss:3.4567 train_ti")
+    with pytest.raises(LogError, match="the only one, line 1, is cut mid-line"):
+        _read("nanogpt", p, reader, block_bytes)
+    p.write_text("some prose, no step lines\n")
+    with pytest.raises(LogError, match="no 'step:N/M name:value' lines found"):
+        _read("nanogpt", p, reader, block_bytes)
+
+
+@pytest.mark.parametrize("reader,block_bytes", READERS)
 def test_megatron_whole_record_without_newline_is_read(tmp_path, reader, block_bytes):
     p = tmp_path / "m.log"
     p.write_text("\n".join(_mega(30)))       # the last record ends with '|': complete, only the newline is missing

@@ -190,6 +190,7 @@ def read_nanogpt(path: Path, builder: LogBuilder, *, run: str | None = None,
     shapes: list[_NanoShape] = []
     tried: set[str] = set()
     n = 0
+    cut_at = None
     rows = _Rows()
     rc = rows.run_code(name)
     for base, lines, cut in iter_blocks(path, block_bytes):
@@ -239,11 +240,22 @@ def read_nanogpt(path: Path, builder: LogBuilder, *, run: str | None = None,
             for reason in bad:
                 builder.bad_record(str(path), reason, line=base + i)
             rows.add_points(base + i, name, step, pts)
-        if cut is not None:
+        if cut is not None and _t.nanogpt_whole(cut):        # whole, only the newline missing: read it
+            r = _t.nanogpt_line(cut)
+            if r is not None:
+                step, pts, bad = r
+                if step is not None:
+                    builder.info(name, path, "nanogpt")
+                for reason in bad:
+                    builder.bad_record(str(path), reason, line=base + len(lines))
+                rows.add_points(base + len(lines), name, step, pts)
+        elif cut is not None:
             _t.nanogpt_cut(path, builder, base + len(lines), cut)
+            if _t.NANOGPT_CUT.match(cut):
+                cut_at = base + len(lines)
         n += rows.flush(builder)
     if n == 0:
-        raise LogError(f"{path}: {_t.NANO_NONE}")
+        raise LogError(f"{path}: {_t.nano_none(cut_at)}")
 
 
 # --- Megatron ----------------------------------------------------------------------------------------

@@ -76,6 +76,9 @@ def norm_key(key: str) -> str:
 CUT_REASON = ("{what} is the last line and has no newline: the file is cut mid-line (truncated, or still being "
               "written); its values are not read, as they may be cut short")
 NANOGPT_CUT = re.compile(r"^\s*step:")      # a nanoGPT line, whole or cut
+# a nanoGPT line's last field is a time in ms (``train_time:264608ms step_avg:174.08ms``): a last line that
+# ends with one is whole, only its newline is missing, and is read as any other line
+NANOGPT_END = re.compile(r"\S+:(?:[\d.]+|nan)ms\s*$")
 MEGATRON_CUT = re.compile(r"^\s*(?:\[[^\]]*\]:)?\s*(?:iteration\s+\d|(?:validation|valid)\s+loss\b)", re.IGNORECASE)
 
 
@@ -89,8 +92,14 @@ def _lines(path: Path) -> Iterator[tuple[int, str, bool]]:
                 yield i, line, False
 
 
+def nanogpt_whole(line: str) -> bool:
+    """Whether a last line without its newline is a whole nanoGPT line (ends with its ms field)."""
+    return bool(NANOGPT_CUT.match(line) and NANOGPT_END.search(line))
+
+
 def nanogpt_cut(path: Path, builder: LogBuilder, lineno: int, line: str) -> None:
-    """The last line of a nanoGPT log without its newline: a bad record when it starts like a log line."""
+    """The last line of a nanoGPT log without its newline: a bad record when it starts like a log line and
+    is not whole (``nanogpt_whole`` lines are read by the caller)."""
     if NANOGPT_CUT.match(line):
         builder.bad_record(str(path), CUT_REASON.format(what="a 'step:' line"), line=lineno)
 
@@ -247,9 +256,11 @@ def read_nanogpt(path: Path, builder: LogBuilder, *, run: str | None = None) -> 
     """Line by line (the reference for ``blocks.read_nanogpt``, which reads large blocks at once)."""
     name = run or path.stem
     n = 0
+    cut_at = None
     for lineno, line, ended in _lines(path):
-        if not ended:
+        if not ended and not nanogpt_whole(line):
             nanogpt_cut(path, builder, lineno, line)
+            cut_at = lineno if NANOGPT_CUT.match(line) else None
             continue
         r = nanogpt_line(line)
         if r is None:
@@ -263,7 +274,15 @@ def read_nanogpt(path: Path, builder: LogBuilder, *, run: str | None = None) -> 
             builder.add(name, step, key, val)
             n += 1
     if n == 0:
-        raise LogError(f"{path}: {NANO_NONE}")
+        raise LogError(f"{path}: {nano_none(cut_at)}")
+
+
+def nano_none(cut_at: int | None) -> str:
+    """The no-lines error, naming the cut last line when that was the only 'step:' line."""
+    if cut_at is None:
+        return NANO_NONE
+    return (f"no whole 'step:N/M name:value' line found: the only one, line {cut_at}, is cut mid-line (no newline "
+            f"at the end of the file: truncated, or still being written)")
 
 
 def compile_pattern(pattern: str) -> re.Pattern:
