@@ -22,7 +22,10 @@ DOC_SCHEMA = pa.schema([
 ])
 
 #: Bump when a key of report.json changes meaning or disappears (additions keep the version).
-REPORT_SCHEMA_VERSION = 1
+#: 2 (2026-12-02): split reports: ``perplexity.explain.*.without_leaked`` keeps trivial leaks and ``by_pass``
+#: attributes each leak to the first pass that found it; dataset reports: ``gopher_top_*gram_char_frac``
+#: capped at 1 and null with fewer tokens than n; outliers list only documents that stand out, ties in input order.
+REPORT_SCHEMA_VERSION = 2
 
 
 def versions() -> dict[str, str]:

@@ -19,7 +19,7 @@ def test_leaks_exit_1_and_json_schema(corpus, tmp_path, capsys):
                             "--out", tmp_path / "r")
     assert code == 1, err
     doc = json.loads(out)
-    assert doc["schema_version"] == 1 and doc["kind"] == "split"
+    assert doc["schema_version"] == 2 and doc["kind"] == "split"
     for key in ("config", "summary", "findings", "files", "warnings", "phases", "bad_records", "versions"):
         assert key in doc
     assert doc["config"]["normalize"] == {"nfkc": True, "lower": True, "punctuation": True, "digits": False,

@@ -46,7 +46,7 @@ def test_cli_groups_shared_spikes_and_exit_1(tmp_path, capsys):
     code = main(["spikes", "--log", *map(str, paths), "--out", str(out), "--format", "json"])
     assert code == 1
     rep = json.loads(capsys.readouterr().out)
-    assert rep["kind"] == "spikes" and rep["schema_version"] == 1
+    assert rep["kind"] == "spikes" and rep["schema_version"] == 2
     assert [(g["step"], g["n_runs"]) for g in rep["findings"]["groups"]] == [(700, 3)]
     assert rep["summary"]["spikes"] == 4 and rep["summary"]["isolated_spikes"] == 1
     t = pq.read_table(out / "spikes.parquet").to_pylist()
