@@ -112,7 +112,7 @@ def test_byte_share_and_pass_sections_leave_trivial_out_or_say_so(audited):
 
 
 def test_explanation_without_trivial_column_and_attribution(tmp_path):
-    # leaks.parquet of an older run (trivial column null): everything found counts, first pass wins
+    # one trivial leak (b) and one real one (a): the trivial one is counted apart, first pass wins
     val = pa.table({"doc_id": ["a", "b", "c", "d"], "split": ["val"] * 4, "n_tokens": [10, 10, 10, 10],
                     "n_bytes": [40] * 4, "nll_sum": [5.0, 5.0, 20.0, 20.0], "bits_per_byte": [0.1] * 4})
     rows = [{"doc_id": "a", "split": "val", "exact": True, "near_jaccard": 1.0, "containment": 1.0, "passes": [],
@@ -131,6 +131,11 @@ def test_explanation_without_trivial_column_and_attribution(tmp_path):
     rep = Report(kind="split", config={}, summary={"perplexity": res})
     paras = " ".join(str(getattr(b, "text", "")) for b in perplexity(rep)[0].blocks)
     assert "first pass that found it" in paras and "val: near 1, containment 1" in paras
+    # leaks.parquet of an older run, without the trivial column: every leak counts
+    old = pa.Table.from_pylist(rows, schema=LEAKS_SCHEMA).drop_columns(["trivial"])
+    pq.write_table(old, tmp_path / "old.parquet")
+    res = explain_perplexity(val, tmp_path / "old.parquet", {}, train_scores=train, reps=100).summary
+    assert res["by_split"]["val"]["leaked_only"]["docs"] == 2 and res["by_split"]["val"]["trivial_docs"] == 0
 
 
 def test_leak_list_heading_names_what_the_list_holds():
