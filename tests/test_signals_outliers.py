@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dataaudit.cli import main
-from dataaudit.passes.signals import Outliers, SignalsSummary, compute_signals_batch, run_signals
+from dataaudit.passes.signals import Outliers, compute_signals_batch, run_signals
 from dataaudit.records import DOC_SCHEMA
 
 
@@ -126,10 +126,9 @@ def test_summary_ranges_add_like_the_whole():
     texts = ["TITUS:", "a b a b", "", "x" * 300, "Speak, speak.", "é é"] * 3
     b = pa.RecordBatch.from_pylist([{"doc_id": str(i), "split": "s", "text": x, "source": "s", "row": i}
                                     for i, x in enumerate(texts)], schema=DOC_SCHEMA)
-    whole = SignalsSummary.of(compute_signals_batch(b))
-    s, o = run_signals(pa.Table.from_batches([b]).to_batches(max_chunksize=4), k=3)
-    assert s.to_dict()["ranges"] == whole.to_dict()["ranges"]
-    assert whole.to_dict()["ranges"]["longest_run"] == {"min": 0.0, "at_min": 3, "max": 300.0, "at_max": 3,
-                                                         "documents": 18}
-    assert o.ranges == {c: tuple(r.values()) for c, r in
-                        ((c, {k: v for k, v in r.items()}) for c, r in whole.to_dict()["ranges"].items())}
+    whole = Outliers.of(compute_signals_batch(b), k=3)
+    _s, o = run_signals(pa.Table.from_batches([b]).to_batches(max_chunksize=4), k=3)
+    assert o.ranges_dict() == whole.ranges_dict()
+    assert whole.ranges_dict()["longest_run"] == {"min": 0.0, "at_min": 3, "max": 300.0, "at_max": 3,
+                                                  "documents": 18}
+    assert o.ranges == {c: tuple(r.values()) for c, r in whole.ranges_dict().items()}

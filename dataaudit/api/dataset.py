@@ -167,7 +167,7 @@ def _signals(src: DocSource, config: DatasetConfig, job: Job, groups: dict[str, 
         if writer is not None:
             writer.close()
     r = job.report
-    r.summary["signals"] = summary.to_dict()
+    r.summary["signals"] = summary.to_dict() | {"ranges": outliers.ranges_dict()}
     r.summary["tokens"] = tokens
     r.summary["tokens_from"] = ("tokenizer" if tok_dir is not None else "model" if scores is not None else None)
     if bpb_hist is not None:

@@ -84,7 +84,6 @@ class SignalsSummary:
     fails: dict[str, int] = field(default_factory=dict)      # filter -> documents failing it
     rules: dict[str, int] = field(default_factory=dict)      # rule name -> documents failing it
     histograms: dict[str, Histogram] = field(default_factory=dict)  # signal -> fixed-bin histogram
-    ranges: dict[str, tuple] = field(default_factory=dict)  # OUTLIER_COLUMNS -> (min, at min, max, at max, n)
 
     @classmethod
     def of(cls, table: pa.Table, bins: dict[str, tuple[float, ...]] | None = None) -> "SignalsSummary":
@@ -101,8 +100,6 @@ class SignalsSummary:
             fails={f: int(pc.sum(pc.invert(table.column(f))).as_py() or 0) for f in FILTERS},
             rules=rules,
             histograms={c: Histogram.of(table.column(c), e) for c, e in bins.items()},
-            ranges={c: r for c in OUTLIER_COLUMNS if c in table.column_names
-                    and (r := _range_of(_column(table, c))) is not None},
         )
 
     def __add__(self, other: "SignalsSummary") -> "SignalsSummary":
@@ -111,19 +108,15 @@ class SignalsSummary:
             h[k] = h[k] + v if k in h else v
         return SignalsSummary(documents=self.documents + other.documents, bytes=self.bytes + other.bytes,
                               flagged=self.flagged + other.flagged, fails=_add_counts(self.fails, other.fails),
-                              rules=_add_counts(self.rules, other.rules), histograms=h,
-                              ranges={c: _add_range(self.ranges.get(c), other.ranges.get(c))
-                                      for c in dict.fromkeys([*self.ranges, *other.ranges])})
+                              rules=_add_counts(self.rules, other.rules), histograms=h)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain numbers for report.json (rules sorted by count, most first; ranges: the least and greatest
-        value of each outlier column, how many documents have each, and how many have a value)."""
+        """Plain numbers for report.json (rules sorted by count, most first); the outlier columns' ranges are
+        ``Outliers.ranges_dict``."""
         return {"documents": self.documents, "bytes": self.bytes, "flagged": self.flagged,
                 "fails": dict(sorted(self.fails.items())),
                 "rules": dict(sorted(self.rules.items(), key=lambda kv: (-kv[1], kv[0]))),
-                "histograms": {k: v.to_dict() for k, v in sorted(self.histograms.items())},
-                "ranges": {k: dict(zip(("min", "at_min", "max", "at_max", "documents"), v))
-                           for k, v in sorted(self.ranges.items())}}
+                "histograms": {k: v.to_dict() for k, v in sorted(self.histograms.items())}}
 
 
 def _range_of(v: np.ndarray) -> tuple[float, int, float, int, int] | None:
@@ -210,6 +203,12 @@ class Outliers:
         ranges = {c: r for c in cols
                   if (r := _add_range(self.ranges.get(c), other.ranges.get(c))) is not None}
         return Outliers(k=self.k, columns=cols, seen=self.seen + other.seen, high=high, low=low, ranges=ranges)
+
+    def ranges_dict(self) -> dict[str, dict[str, Any]]:
+        """For report.json: per column the least and greatest value, how many documents have each, and how
+        many have a value."""
+        keys = ("min", "at_min", "max", "at_max", "documents")
+        return {k: dict(zip(keys, v)) for k, v in sorted(self.ranges.items())}
 
     def to_dict(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
         """column -> {"high": rows, highest first; "low": rows, lowest first}; a row: doc_id, split, source,
