@@ -230,29 +230,23 @@ def read_nanogpt(path: Path, builder: LogBuilder, *, run: str | None = None,
                      vals.ravel()[keep], rc)
         if hits:
             builder.info(name, path, "nanogpt")
-        for i in rest.tolist():   # the per-line parser, for every other line that could matter
-            r = _t.nanogpt_line(lines[i].as_py())
+        def per_line(line: str, lineno: int) -> None:
+            r = _t.nanogpt_line(line)
             if r is None:
-                continue
+                return
             step, pts, bad = r
             if step is not None:
                 builder.info(name, path, "nanogpt")
             for reason in bad:
-                builder.bad_record(str(path), reason, line=base + i)
-            rows.add_points(base + i, name, step, pts)
+                builder.bad_record(str(path), reason, line=lineno)
+            rows.add_points(lineno, name, step, pts)
+
+        for i in rest.tolist():   # the per-line parser, for every other line that could matter
+            per_line(lines[i].as_py(), base + i)
         if cut is not None and _t.nanogpt_whole(cut):        # whole, only the newline missing: read it
-            r = _t.nanogpt_line(cut)
-            if r is not None:
-                step, pts, bad = r
-                if step is not None:
-                    builder.info(name, path, "nanogpt")
-                for reason in bad:
-                    builder.bad_record(str(path), reason, line=base + len(lines))
-                rows.add_points(base + len(lines), name, step, pts)
-        elif cut is not None:
-            _t.nanogpt_cut(path, builder, base + len(lines), cut)
-            if _t.NANOGPT_CUT.match(cut):
-                cut_at = base + len(lines)
+            per_line(cut, base + len(lines))
+        elif cut is not None and _t.nanogpt_cut(path, builder, base + len(lines), cut):
+            cut_at = base + len(lines)
         n += rows.flush(builder)
     if n == 0:
         raise LogError(f"{path}: {_t.nano_none(cut_at)}")

@@ -29,7 +29,8 @@ record that does not end with ``|``), it is a bad record with its line number (`
 its values are read: a number cut short ("train_loss:3.4" of "3.4567") would enter the curve as a wrong
 value. It is a bad record rather than an input error because the same file is what a log still being
 written looks like, and ``--on-bad-record`` then decides (``fail``, the default of ``dataaudit spikes``,
-stops; ``skip`` counts it and goes on), as an invalid last JSONL line is handled.
+stops; ``skip`` counts it and goes on). A whole nanoGPT or Megatron line that only lacks the newline is read.
+(A JSON Lines corpus cut mid-record is an input error instead: ``io.common.cut_last_line``.)
 """
 
 from __future__ import annotations
@@ -97,11 +98,13 @@ def nanogpt_whole(line: str) -> bool:
     return bool(NANOGPT_CUT.match(line) and NANOGPT_END.search(line))
 
 
-def nanogpt_cut(path: Path, builder: LogBuilder, lineno: int, line: str) -> None:
+def nanogpt_cut(path: Path, builder: LogBuilder, lineno: int, line: str) -> bool:
     """The last line of a nanoGPT log without its newline: a bad record when it starts like a log line and
-    is not whole (``nanogpt_whole`` lines are read by the caller)."""
+    is not whole (``nanogpt_whole`` lines are read by the caller). Whether it was one."""
     if NANOGPT_CUT.match(line):
         builder.bad_record(str(path), CUT_REASON.format(what="a 'step:' line"), line=lineno)
+        return True
+    return False
 
 
 def sniff_text(path: Path, limit: int = 2_000_000) -> str | None:
@@ -259,8 +262,7 @@ def read_nanogpt(path: Path, builder: LogBuilder, *, run: str | None = None) -> 
     cut_at = None
     for lineno, line, ended in _lines(path):
         if not ended and not nanogpt_whole(line):
-            nanogpt_cut(path, builder, lineno, line)
-            cut_at = lineno if NANOGPT_CUT.match(line) else None
+            cut_at = lineno if nanogpt_cut(path, builder, lineno, line) else None
             continue
         r = nanogpt_line(line)
         if r is None:
