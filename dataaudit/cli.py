@@ -131,11 +131,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
+    from . import interrupt
+
+    interrupt.install()                  # Ctrl-C always ends the run, within interrupt.GRACE_S at worst
     code = 2
     try:
         code = main()
     except KeyboardInterrupt:            # Ctrl-C between main's own handler and here
         print("dataaudit: interrupted", file=sys.stderr)
+    if interrupt.interrupted():
+        interrupt.kill_workers()         # none should be left; one that is would hold our stdout/stderr open
     # The run is over (its outputs published, or left as they were). A Ctrl-C from here on would arrive while
     # the interpreter shuts down, after it has put SIGINT back to the default action, and kill the process
     # silently with -SIGINT (seen in tests/test_interrupt.py); ignoring it lets the exit code say what happened.

@@ -10,6 +10,7 @@ import os
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator
 
+from .. import interrupt
 from ..errors import ConfigError
 
 
@@ -47,7 +48,16 @@ class TaskPool:
         if workers > 1:
             import multiprocessing as mp
 
-            self._pool = mp.get_context("spawn").Pool(workers, initializer=_worker_start, initargs=(init, initargs))
+            # A Ctrl-C inside Pool() would leave a half-made pool nobody owns: its workers and its
+            # worker-keeping thread would live on until the interpreter's exit. So the pool is made whole
+            # and owned here first, the interrupt comes after, and close() terminates it at once.
+            try:
+                with interrupt.deferred():
+                    self._pool = mp.get_context("spawn").Pool(workers, initializer=_worker_start,
+                                                              initargs=(init, initargs))
+            except BaseException:
+                self.close(error=True)
+                raise
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         """Results in input order; at most ``2 x workers`` tasks in flight (memory stays bounded)."""

@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .. import interrupt
 from ..errors import InputError
 
 META_DIR = ".dataaudit"
@@ -65,6 +66,7 @@ class Publisher:
         self.meta = self.out / META_DIR
         self.stage: Path = self.meta / "staging"
         self._lock_fd: int | None = None
+        self._forget: Any = None
         self.published = False
         self._created = not self.out.exists()
 
@@ -96,6 +98,7 @@ class Publisher:
         for old in self.meta.glob("staging*"):
             shutil.rmtree(old, ignore_errors=True)
         self.stage = self.meta / f"staging-{os.getpid()}"
+        self._forget = interrupt.on_forced_exit(self.stage)     # a run ended by the watchdog removes it too
         try:
             self.stage.mkdir()
         except OSError as e:
@@ -111,7 +114,12 @@ class Publisher:
             return []
 
     def publish(self) -> list[str]:
-        """Move every top-level entry of the staging directory into ``out``; returns their names."""
+        """Move every top-level entry of the staging directory into ``out``; returns their names. A Ctrl-C
+        meanwhile takes effect once the new report is complete (``interrupt.deferred``)."""
+        with interrupt.deferred():
+            return self._publish()
+
+    def _publish(self) -> list[str]:
         names = sorted(os.listdir(self.stage), key=lambda n: (_LAST.index(n) if n in _LAST else -1, n))
         old = [n for n in self._previous() if n not in names and "/" not in n and n not in (META_DIR, "")]
         try:
@@ -145,6 +153,8 @@ class Publisher:
 
     def __exit__(self, *exc: Any) -> None:
         shutil.rmtree(self.stage, ignore_errors=True)
+        if self._forget is not None:
+            self._forget()
         fresh = not (self.meta / "manifest.json").exists()   # nothing was ever published here
         self._unlock()
         if not self.published and fresh:
