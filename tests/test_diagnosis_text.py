@@ -28,6 +28,9 @@ def test_sentences_skip_empty_parts_and_end_each_with_one_stop():
 def test_short_log_without_divergence_is_cannot_tell_in_clean_sentences():
     d = judge_run(np.arange(8), 3 + 0.01 * np.arange(8))
     assert d["verdict"] == "cannot_judge" and set(d["cannot_tell"]) == {"all"}
+    # the reason comes with the verdict, without the caveat's "cannot tell any pattern:" lead-in
+    assert d["caveat"].startswith("cannot tell any pattern: only 8 finite")
+    assert d["why"].startswith("only 8 finite train point(s)")
     line = run_line("r", d)
     assert not EMPTY_SENTENCE.search(line), line
     assert line == ("`r`: **cannot tell**. Why: only 8 finite train point(s) after warm-up; a verdict needs 20 "

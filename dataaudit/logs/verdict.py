@@ -428,15 +428,18 @@ def _result(found, cannot, evidence, caveats, spikes, judged, cfg, *, forced=Non
     if verdict is None:
         verdict = "healthy" if healthy else "cannot_judge"
     also = [p for p in order if p != verdict]
-    if verdict == "cannot_judge" and not forced:
+    why = list(caveats)               # for "cannot judge": the caveats, the "cannot tell any pattern:" lead-in
+    if verdict == "cannot_judge" and not forced:   # left out (it would only repeat the verdict)
         tell = sorted(set(cannot))
         evidence["train_only"] = ("the train curve shows no problem (falling, no divergence or lasting spikes), "
                                   "but " + "; ".join(sorted(set(cannot.values()))) if cannot else
                                   "no pattern of the table fits these curves")
         if tell:
-            caveats.insert(0, f"cannot tell {_which(tell)}: {next(iter(cannot.values()))}")
+            caveats.insert(0, _cannot(tell, cannot))
+            why.insert(0, _cannot(tell, cannot, lead_in=tell != ["all"]))
     elif cannot and cannot_caveat:
-        caveats.append(f"cannot tell {_which(sorted(cannot))}: {next(iter(cannot.values()))}")
+        caveats.append(_cannot(sorted(cannot), cannot))
+        why.append(_cannot(sorted(cannot), cannot, lead_in=sorted(cannot) != ["all"]))
     if "val_below_train" in found:
         v = found["val_below_train"]
         size = f"{v['median_gap']:+.4g} nats ({v['median_relative']:+.1%})"
@@ -444,12 +447,22 @@ def _result(found, cannot, evidence, caveats, spikes, judged, cfg, *, forced=Non
                        + ("" if v["alarm"] else f", under the {cfg.leak_margin:.0%} alarm margin") +
                        ": the leakage signal (run `dataaudit split`), but dropout, other regularization or "
                        "train-time augmentation (active only in training) also put eval below train")
+        why.append(caveats[-1])
     fix = RULES[verdict]["fix"]
     if verdict in ("overfitting", "severe_overfitting"):
         fix += f" (best eval at step {found[verdict]['best_eval_step']})"
     evidence["patterns"] = found
-    return {"verdict": verdict, "also": also, "evidence": evidence, "fix": fix,
-            "caveat": "; ".join(caveats) if caveats else None, "cannot_tell": cannot}
+    out = {"verdict": verdict, "also": also, "evidence": evidence, "fix": fix,
+           "caveat": "; ".join(caveats) if caveats else None, "cannot_tell": cannot}
+    if verdict == "cannot_judge":
+        out["why"] = "; ".join(why) if why else None
+    return out
+
+
+def _cannot(patterns: list[str], cannot: dict[str, str], *, lead_in: bool = True) -> str:
+    """The caveat of the patterns that cannot be told: "cannot tell P: why" (or only why)."""
+    reason = next(iter(cannot.values()))
+    return f"cannot tell {_which(patterns)}: {reason}" if lead_in else reason
 
 
 def _which(patterns: list[str]) -> str:

@@ -67,8 +67,9 @@ def sentences(parts: list[str]) -> str:
 def run_line(run: str, d: dict[str, Any]) -> str:
     """One run's verdict in sentences: the verdict, its evidence, the caveat (for "cannot tell": why)."""
     caveat = d.get("caveat") or ""
-    if d["verdict"] == "cannot_judge":   # the caveat is the reason; "cannot tell any pattern" repeats the verdict
-        caveat = f"Why: {caveat.removeprefix('cannot tell any pattern: ')}" if caveat else ""
+    if d["verdict"] == "cannot_judge":   # the verdict's own reason (logs/verdict.py), else its caveat
+        why = d.get("why") or caveat
+        caveat = f"Why: {why}" if why else ""
     elif caveat:
         caveat = f"Caveat: {caveat}"
     return sentences([f"`{run}`: **{_NAMES.get(d['verdict'], d['verdict'])}**", _evidence(d), caveat,
