@@ -80,6 +80,19 @@ def test_gpt2_with_its_head_tied_to_the_embeddings_loads(gpt2_dir):
     assert m.model.lm_head.weight.data_ptr() == m.model.transformer.wte.weight.data_ptr()
 
 
+def test_the_fingerprint_does_not_depend_on_how_the_path_is_spelled(gpt2_dir, monkeypatch):
+    """The score cache and the workers' check that the model did not change key on the fingerprint: the same
+    directory given as ``m``, ``./m/`` or ``/abs/m`` (a worker of a Ray cluster gets the absolute path) is the
+    same model. transformers records the path in the config (``_name_or_path``); it is left out."""
+    monkeypatch.chdir(gpt2_dir.parent)
+    spelled = [str(gpt2_dir), gpt2_dir.name, f"./{gpt2_dir.name}/"]
+    models = [load_model(p, device="cpu") for p in spelled]
+    assert len({m.fingerprint for m in models}) == 1
+    assert len({m.tokenizer_id for m in models}) == 1
+    monkeypatch.chdir(gpt2_dir)
+    assert load_model(".", device="cpu").tokenizer_id == models[0].tokenizer_id
+
+
 def test_model_dir_without_tokenizer_files_is_refused(tmp_path, gpt2_dir):
     for f in gpt2_dir.iterdir():
         if f.name in ("config.json", "model.safetensors", "generation_config.json"):

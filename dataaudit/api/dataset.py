@@ -133,7 +133,8 @@ def _signals(src: DocSource, config: DatasetConfig, job: Job, groups: dict[str, 
     writer = None
     pos = 0
     tokens: int | None = 0 if (config.tokenizer is not None or scores is not None) else None
-    tok_dir = os.fspath(config.tokenizer) if config.tokenizer is not None else None
+    # absolute: the workers of a cluster started elsewhere (`ray start`) do not run in our directory
+    tok_dir = os.path.abspath(os.fspath(config.tokenizer)) if config.tokenizer is not None else None
     tables = _signal_tables(src, config, job, tok_dir)      # a generator: nothing starts before the loop
     try:
         # the tables come in the local reader's order on every engine; re-cut to ``read.batch_size`` rows

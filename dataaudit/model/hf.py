@@ -8,6 +8,7 @@ tokenizer (``add_special_tokens=False``).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ def _hash_model(model, extra: str) -> str:
 
     h = xxhash.xxh3_128()
     h.update(extra.encode())
-    h.update(model.config.to_json_string(use_diff=False).encode())
+    cfg = model.config.to_dict()
+    cfg.pop("_name_or_path", None)      # where it was loaded from is not what it computes: ./m and /abs/m agree
+    h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
     for name, t in sorted(model.state_dict().items()):
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
         h.update(t.detach().cpu().contiguous().reshape(-1).view(__import__("torch").uint8).numpy().tobytes())
@@ -49,7 +52,10 @@ def _tokenizer_id(tok) -> str:
     else:
         h.update(repr(sorted(tok.get_vocab().items())).encode())
     h.update(repr(tok.special_tokens_map).encode())
-    base = os.path.basename(str(getattr(tok, "name_or_path", "")).rstrip("/")) or type(tok).__name__
+    where = str(getattr(tok, "name_or_path", ""))
+    if where and os.path.isdir(where):
+        where = os.path.abspath(where)  # `.` and the directory's own name give the same id
+    base = os.path.basename(where.rstrip("/")) or type(tok).__name__
     return f"{base}:{h.hexdigest()}"
 
 

@@ -8,6 +8,7 @@ worker scores with the same weights. A process that already holds the model (the
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -66,6 +67,8 @@ def model_spec(model) -> dict[str, Any]:
     if model.kind == "bytelm" and not Path(name).is_dir():
         raise ConfigError(f"model {name!r} is not saved in a directory, so worker processes cannot load it; "
                           f"save it first or pass --workers 1")
+    if Path(name).is_dir():             # workers of a cluster started elsewhere do not run in our directory
+        name = os.path.abspath(name)
     return {"name": name, "device": str(model.device), "fingerprint": model.fingerprint}
 
 
