@@ -108,20 +108,23 @@ def _interrupted(e: BaseException) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from . import interrupt
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    interrupt.new_run()
     try:
         return _dispatch(argv)
-    except DataAuditError as e:
-        print(f"dataaudit: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print("dataaudit: interrupted; the previous report (if any) was left as it was", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
+        print(interrupt.message(), file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 - the last line of defence: a crash is exit 2, never 1
-        if _interrupted(e):
-            print("dataaudit: interrupted; the previous report (if any) was left as it was", file=sys.stderr)
+        if _interrupted(e) or interrupt.interrupted():   # an error the Ctrl-C caused is the Ctrl-C
+            print(interrupt.message(), file=sys.stderr)
+            return 2
+        if isinstance(e, DataAuditError):
+            print(f"dataaudit: error: {e}", file=sys.stderr)
+            return 2
+        if isinstance(e, BrokenPipeError):
             return 2
         print(f"dataaudit: internal error: {type(e).__name__}: {e} "
               f"(please report this with the command you ran)", file=sys.stderr)
@@ -131,20 +134,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    from . import interrupt
+    import signal
 
-    interrupt.install()                  # Ctrl-C always ends the run, within interrupt.GRACE_S at worst
     code = 2
     try:
+        from . import interrupt
+
+        interrupt.install()              # Ctrl-C always ends the run, within interrupt.GRACE_S at worst
         code = main()
     except KeyboardInterrupt:            # Ctrl-C between main's own handler and here
         print("dataaudit: interrupted", file=sys.stderr)
-    if interrupt.interrupted():
-        interrupt.kill_workers()         # none should be left; one that is would hold our stdout/stderr open
-    # The run is over (its outputs published, or left as they were). A Ctrl-C from here on would arrive while
-    # the interpreter shuts down, after it has put SIGINT back to the default action, and kill the process
-    # silently with -SIGINT (seen in tests/test_interrupt.py); ignoring it lets the exit code say what happened.
-    import signal
+    try:
+        # The run is over (its outputs published, or left as they were). A Ctrl-C from here on would arrive
+        # while the interpreter shuts down, after it has put SIGINT back to the default action, and kill the
+        # process silently with -SIGINT (seen in tests/test_interrupt.py); ignoring it lets the exit code say
+        # what happened.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        from . import interrupt
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if interrupt.interrupted():
+            interrupt.kill_workers()     # none should be left; one that is would hold our stdout/stderr open
+    except KeyboardInterrupt:
+        pass
     sys.exit(code)

@@ -1,46 +1,62 @@
 """Ctrl-C always ends the run, within a bounded time, and never half-publishes.
 
-``install()`` (called by the command-line entry point) puts in a SIGINT handler that:
+``install()`` (called by the command-line entry point) puts in a SIGINT handler and a watchdog thread:
 
-- raises ``KeyboardInterrupt`` in the main thread, as Python's own handler does, so every ``finally`` and
-  ``with`` block cleans up (pools terminated, staging removed, the previous report left as it was);
-- holds the interrupt back inside ``deferred()`` blocks (creating a process pool, publishing the outputs),
-  and raises it when the block ends: a pool is then always complete and owned by someone who terminates it,
-  and a report is either published whole or not at all;
-- starts a watchdog on the first Ctrl-C: if the run has not ended ``GRACE_S`` seconds later (a cleanup that
-  blocks), it kills the run's worker processes, removes the staging directories registered with
-  ``on_forced_exit`` and exits with status 2. A second Ctrl-C does the same at once.
+- the first Ctrl-C raises ``KeyboardInterrupt`` in the main thread, as Python's own handler does, so every
+  ``finally`` and ``with`` block cleans up (pools terminated, staging removed, the previous report left as
+  it was); later ones raise nothing (a clean-up is never cut in two), they go to the watchdog;
+- inside ``deferred()`` blocks (creating a process pool, publishing the outputs) the interrupt is held back
+  and raised when the block ends: a pool is then always whole and owned by code that terminates it, and a
+  report is published whole or not at all;
+- the watchdog hears of each Ctrl-C from the C-level signal handler (``signal.set_wakeup_fd``), so it knows
+  even while the main thread sits in a long C call that runs no Python handler. If the run has not ended
+  ``GRACE_S`` seconds after the first Ctrl-C (a clean-up that blocks), or at a second Ctrl-C, it lets a
+  publish in progress finish (at most ``PUBLISH_WAIT_S``), kills the run's worker processes, removes the
+  staging directories registered with ``on_forced_exit`` and exits with status 2.
 
 A process started with SIGINT ignored (``nohup``, a background job of a non-interactive shell) keeps
-ignoring it: ``install()`` leaves that disposition alone.
+ignoring it: ``install()`` leaves that disposition alone. A main thread that holds the GIL for ever is the
+one case nothing in Python can end; Ctrl-\\ (SIGQUIT) or SIGKILL still do.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shutil
 import signal
-import sys
 import threading
 import time
 from typing import Callable, Iterator
 
 GRACE_S = 10.0               # a normal interrupted run ends in well under a second; 10 s is generous
-_MESSAGE = "dataaudit: interrupted; the previous report (if any) was left as it was"
+PUBLISH_WAIT_S = 5.0         # a publish is a few renames
+_LEFT = "dataaudit: interrupted; the previous report (if any) was left as it was"
+_DONE = "dataaudit: interrupted after the new report was published in full"
 
-_lock = threading.Lock()
-_state = {"count": 0, "deferred": 0, "pending": False, "installed": False}
+_state = {"count": 0, "deferred": 0, "publishing": 0, "pending": False, "published": False, "installed": False}
 _staging: set[str] = set()
 
 
 def install() -> bool:
-    """Use this module's SIGINT handler in this process (main thread only); whether it was installed."""
+    """Use this module's SIGINT handler and watchdog in this process (main thread only); whether it did."""
+    if _state["installed"]:
+        return True
     if threading.current_thread() is not threading.main_thread():
         return False
     if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
         return False
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    except (ValueError, OSError):
+        os.close(r)
+        os.close(w)
+        r = None                 # the watchdog then learns of Ctrl-C from the Python handler's count
     signal.signal(signal.SIGINT, _handler)
+    threading.Thread(target=_watchdog, args=(r,), name="dataaudit-interrupt-watchdog", daemon=True).start()
     _state["installed"] = True
     return True
 
@@ -50,11 +66,25 @@ def interrupted() -> bool:
     return _state["count"] > 0
 
 
+def message() -> str:
+    """What an interrupted run says last: whether its new report was published (in full) or not at all."""
+    return _DONE if _state["published"] else _LEFT
+
+
+def new_run() -> None:
+    """A command starts: nothing of it is published yet."""
+    _state["published"] = False
+
+
+def note_published() -> None:
+    """The outputs of this run are in place (``io/publish.py``): an interrupt from now on says so."""
+    _state["published"] = True
+
+
 def _handler(signum, frame) -> None:
     _state["count"] += 1
     if _state["count"] > 1:
-        _force_exit("a second Ctrl-C")
-    threading.Thread(target=_watchdog, name="dataaudit-interrupt-watchdog", daemon=True).start()
+        return                   # the watchdog ends the run; a clean-up is not interrupted half-way
     if _state["deferred"]:
         _state["pending"] = True
         return
@@ -62,37 +92,48 @@ def _handler(signum, frame) -> None:
 
 
 @contextlib.contextmanager
-def deferred() -> Iterator[None]:
-    """A block that a Ctrl-C does not cut in two: the ``KeyboardInterrupt`` comes when it ends."""
+def deferred(*, publishing: bool = False) -> Iterator[None]:
+    """A block that a Ctrl-C does not cut in two: the ``KeyboardInterrupt`` comes when it ends (if it ends
+    with an error, that error goes on and ends the run). ``publishing``: the watchdog, too, lets it finish."""
     _state["deferred"] += 1
+    _state["publishing"] += publishing
+    ok = False
     try:
         yield
+        ok = True
     finally:
         _state["deferred"] -= 1
+        _state["publishing"] -= publishing
         if not _state["deferred"] and _state["pending"]:
             _state["pending"] = False
-            if sys.exc_info()[0] is None:
+            if ok:
                 raise KeyboardInterrupt
 
 
 def on_forced_exit(path: str | os.PathLike) -> Callable[[], None]:
     """Register a staging directory to remove if the watchdog ends the run; returns the unregister call."""
     p = os.fspath(path)
-    with _lock:
-        _staging.add(p)
-
-    def forget() -> None:
-        with _lock:
-            _staging.discard(p)
-    return forget
+    _staging.add(p)
+    return lambda: _staging.discard(p)
 
 
-def _watchdog() -> None:
-    time.sleep(GRACE_S)
-    end = time.monotonic() + 3 * GRACE_S       # a publish in progress (a few renames) is let finish
-    while _state["deferred"] and time.monotonic() < end:
-        time.sleep(0.05)
-    _force_exit(f"the clean-up took longer than {GRACE_S:.0f} s")
+def _watchdog(r: int | None) -> None:
+    seen, deadline = 0, None
+    while True:
+        wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
+        if r is not None:
+            with contextlib.suppress(OSError, ValueError):
+                if select.select([r], [], [], wait)[0]:
+                    seen += os.read(r, 512).count(bytes([signal.SIGINT]))
+        else:
+            time.sleep(wait)
+        presses = max(seen, _state["count"])
+        if presses and deadline is None:
+            deadline = time.monotonic() + GRACE_S
+        if presses >= 2:
+            _force_exit("a second Ctrl-C")
+        if deadline is not None and time.monotonic() >= deadline:
+            _force_exit(f"the clean-up took longer than {GRACE_S:.0f} s")
 
 
 def _descendants(root: int) -> list[int]:
@@ -140,10 +181,15 @@ def kill_workers() -> int:
 
 
 def _force_exit(why: str) -> None:
+    end = time.monotonic() + PUBLISH_WAIT_S
+    while _state["publishing"] and time.monotonic() < end:
+        time.sleep(0.02)
     kill_workers()
-    with _lock:
-        for p in list(_staging):
-            shutil.rmtree(p, ignore_errors=True)
+    for _ in range(3):
+        with contextlib.suppress(RuntimeError):      # the set changed under us: read it again
+            for p in list(_staging):
+                shutil.rmtree(p, ignore_errors=True)
+            break
     with contextlib.suppress(OSError):
-        os.write(2, f"{_MESSAGE} (ended at once: {why})\n".encode())
+        os.write(2, f"{message()} (ended at once: {why})\n".encode())
     os._exit(2)

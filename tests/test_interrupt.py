@@ -39,7 +39,7 @@ def _marked(marker: str) -> list[tuple[int, str]]:
             continue
         try:
             with open(f"/proc/{name}/environ", "rb") as f:
-                if marker.encode() not in f.read():
+                if b"\0" + marker.encode() + b"\0" not in b"\0" + f.read():
                     continue
             with open(f"/proc/{name}/stat", "rb") as f:
                 if f.read().rsplit(b") ", 1)[1].startswith(b"Z"):
@@ -51,9 +51,16 @@ def _marked(marker: str) -> list[tuple[int, str]]:
     return found
 
 
-def _default_sigint() -> None:
-    # a run must see Ctrl-C even where pytest itself was started with SIGINT ignored (nohup, `cmd &`)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+@contextlib.contextmanager
+def _children_see_ctrl_c():
+    """A run must see Ctrl-C even where pytest was started with SIGINT ignored (nohup, `cmd &`): a handler
+    here is the default action in a child after exec (SIG_IGN would be inherited). No ``preexec_fn``: in a
+    pytest made threaded by a Ray runtime it can deadlock the child before exec."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds a run's processes through /proc")
@@ -69,15 +76,15 @@ def test_sigint_at_random_points_always_ends_the_run(big_corpus, tmp_path):
     assert done.returncode == 0, done.stderr
     before = (out / "report.json").read_text()
     rng = random.Random(1)
-    outcomes = {"interrupted": 0, "finished": 0}
+    outcomes = {"interrupted": 0, "finished": 0, "published, then interrupted": 0, "ended by the watchdog": 0}
     for k in range(TRIES):
         workers = 1 + k % 2
         marker = f"DATAAUDIT_SIGINT_TRY={os.getpid()}-{k}"
         env = dict(os.environ, PYTHONFAULTHANDLER="1", DATAAUDIT_SIGINT_TRY=marker.split("=")[1])
         errf = tmp_path / f"err{k}.txt"
-        with open(errf, "w") as ef:
+        with open(errf, "w") as ef, _children_see_ctrl_c():
             p = subprocess.Popen(base + ["--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=ef,
-                                 env=env, preexec_fn=_default_sigint)
+                                 env=env)
             time.sleep(rng.uniform(0.2, 2.0))
             p.send_signal(signal.SIGINT)
             try:
@@ -105,15 +112,23 @@ def test_sigint_at_random_points_always_ends_the_run(big_corpus, tmp_path):
         if p.returncode == 0:
             outcomes["finished"] += 1        # it had finished before the signal: a complete new report
             before = (out / "report.json").read_text()
+        elif "published in full" in err:     # the Ctrl-C came during or after the publish: a new report, whole
+            assert p.returncode == 2, (k, p.returncode, err)
+            outcomes["published, then interrupted"] += 1
+            new = json.loads((out / "report.json").read_text())
+            assert new["kind"] == "split" and (out / "report.md").exists(), k
+            before = (out / "report.json").read_text()
         else:
             # 2: our handler's exit; -SIGINT: the interpreter re-raised the signal while shutting down after
             # the handler had run (seen once in 30 tries with 2 workers). Either way the run ended at once.
             assert p.returncode in (2, -signal.SIGINT), (k, p.returncode, err)
             assert "interrupted" in err, (k, p.returncode, err)
-            outcomes["interrupted"] += 1
+            # the watchdog's exit is the promise kept (ended within GRACE_S), counted apart
+            outcomes["ended by the watchdog" if "ended at once" in err else "interrupted"] += 1
             assert (out / "report.json").read_text() == before
-        assert not list((out / ".dataaudit").glob("staging*")), k
-    assert outcomes["interrupted"] >= TRIES // 2, outcomes
+        assert not list((out / ".dataaudit").glob("staging*")), (k, p.returncode, err[-3000:])
+    assert outcomes["interrupted"] + outcomes["ended by the watchdog"] >= TRIES // 2, outcomes
+    print("outcomes:", outcomes)
 
 
 def test_ctrl_c_wrapped_by_python_is_still_reported_as_interrupted(monkeypatch, capsys):

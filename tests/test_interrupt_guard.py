@@ -5,6 +5,7 @@ a process started with SIGINT ignored keeps ignoring it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,14 +19,30 @@ import pytest
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+@contextlib.contextmanager
+def _children_get(disposition):
+    """Start children with this SIGINT disposition: a handler here becomes the default action after exec,
+    SIG_IGN stays ignored (no ``preexec_fn``: it can deadlock a child forked from a threaded pytest)."""
+    old = signal.signal(signal.SIGINT, disposition)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def _run(code: str, *, timeout: float = 60, ignore_sigint: bool = False) -> subprocess.CompletedProcess:
-    pre = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else _default_sigint
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=timeout, preexec_fn=pre)
+    with _children_get(signal.SIG_IGN if ignore_sigint else signal.default_int_handler):
+        return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                              timeout=timeout)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(") ", 1)[1].startswith("Z")      # a zombie: dead, not yet reaped
+    except OSError:
+        return True
 
 
 def test_a_deferred_block_finishes_before_the_interrupt():
@@ -77,13 +94,8 @@ def test_a_blocked_cleanup_is_ended_by_the_watchdog(tmp_path):
     assert took < 30, took
     pid = int(pidfile.read_text())
     for _ in range(50):                          # SIGKILLed: gone once its parent (init) reaps it
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if _gone(pid):
             break
-        with open(f"/proc/{pid}/stat") as f:
-            if f.read().split(") ")[1].startswith("Z"):
-                break
         time.sleep(0.1)
     else:
         pytest.fail("the worker outlived the run")
@@ -141,3 +153,35 @@ def test_a_pool_interrupted_while_it_is_made_is_terminated():
     """, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["interrupted", "0"], r.stdout
+
+
+def test_pool_terminate_that_would_block_for_ever_is_bounded():
+    """multiprocessing's ``Pool.terminate()`` drains the task pipe once; a task the feeder thread starts to
+    write just after (larger than the pipe buffer, as a batch of documents is) blocks it, and terminate's
+    join of it, for ever. Made to happen here by slowing the feeder's write; ``TaskPool.close(error=True)``
+    must still return in bounded time with no worker left."""
+    r = _run("""
+        import multiprocessing, sys, time
+        from dataaudit.engine.local import TaskPool
+
+        if __name__ == "__main__":
+            tp = TaskPool(2, None, ())
+            pool = tp._pool
+            w = pool._inqueue._writer
+            write = w._send_bytes
+            def slow(buf):
+                time.sleep(0.3)                 # the drain finds the pipe empty while this waits
+                write(buf)
+            w._send_bytes = slow
+            pool.apply_async(time.sleep, (3,))
+            pool.apply_async(time.sleep, (3,))  # both workers busy: nobody reads the pipe
+            time.sleep(2.0)
+            pool.apply_async(len, (b"x" * 2_000_000,))
+            time.sleep(0.1)
+            t0 = time.monotonic()
+            tp.close(error=True)
+            print(round(time.monotonic() - t0, 1), len(multiprocessing.active_children()))
+    """, timeout=60)
+    assert r.returncode == 0, r.stderr[-3000:]
+    took, left = r.stdout.split()
+    assert float(took) < 10 and left == "0", r.stdout

@@ -10,6 +10,7 @@ from typing import Any, Iterable, Iterator
 
 import contextlib
 
+from .. import interrupt
 from ..config import JobConfig
 from ..engine import get_engine
 from ..io.publish import Publisher
@@ -52,15 +53,17 @@ class Job:
                                  address=getattr(self.config, "ray_address", None))
         try:
             if self.out_dir is not None:
-                self._pub = Publisher(self.out_dir, self._inputs).__enter__()
+                with interrupt.deferred():   # owned before a Ctrl-C can come, so __exit__ removes its staging
+                    self._pub = Publisher(self.out_dir, self._inputs).__enter__()
                 self.stage = self._pub.stage
             else:
-                self._tmp = tempfile.mkdtemp(prefix="dataaudit-")
+                with interrupt.deferred():
+                    self._tmp = tempfile.mkdtemp(prefix="dataaudit-")
                 self.stage = Path(self._tmp)
+            self.report.config["engine"] = self.engine.describe()
         except BaseException:
-            self.engine.close()
+            self.__exit__(None, None, None)
             raise
-        self.report.config["engine"] = self.engine.describe()
         return self
 
     @contextlib.contextmanager

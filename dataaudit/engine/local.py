@@ -37,6 +37,30 @@ def _worker_start(init: Callable[..., None] | None, initargs: tuple) -> None:
         init(*initargs)
 
 
+def _terminate(pool: Any, timeout: float = 3.0) -> None:
+    """``pool.terminate(); pool.join()``, in bounded time. multiprocessing's terminate can block for ever: it
+    drains the task pipe once, and a task the feeder thread starts writing just after (a batch of documents
+    is far larger than the 64 KiB pipe buffer) blocks that thread, and the ``join`` of it, with no reader
+    left (tests/test_interrupt_guard.py makes it happen). Past ``timeout`` the workers are killed instead and
+    the stuck daemon thread is left to end with the process."""
+    import threading
+
+    def stop() -> None:
+        pool.terminate()
+        pool.join()
+
+    t = threading.Thread(target=stop, name="dataaudit-pool-stop", daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        for p in list(getattr(pool, "_pool", None) or ()):
+            try:
+                p.kill()
+                p.join(1.0)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
+
 class TaskPool:
     """Runs ``fn(item)`` for items in order: in-process with one worker, else in a spawned process pool."""
 
@@ -75,12 +99,12 @@ class TaskPool:
 
     def close(self, *, error: bool = False) -> None:
         if self._pool is not None:
+            pool, self._pool = self._pool, None
             if error:
-                self._pool.terminate()
+                _terminate(pool)
             else:
-                self._pool.close()
-            self._pool.join()
-            self._pool = None
+                pool.close()
+                pool.join()
 
     def __enter__(self) -> "TaskPool":
         return self

@@ -72,6 +72,16 @@ class Publisher:
 
     def __enter__(self) -> "Publisher":
         try:
+            with interrupt.deferred():
+                self._enter()
+        except BaseException:
+            if self._lock_fd is not None:    # ours: undo it (a run that holds the lock is never touched)
+                self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _enter(self) -> None:
+        try:
             self.meta.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise InputError(f"--out {self.out}: cannot create the directory ({e.strerror}); check the path and "
@@ -105,7 +115,6 @@ class Publisher:
             self._unlock()
             raise InputError(f"--out {self.out}: cannot write there ({e.strerror}); choose a writable --out") \
                 from None
-        return self
 
     def _previous(self) -> list[str]:
         try:
@@ -116,8 +125,10 @@ class Publisher:
     def publish(self) -> list[str]:
         """Move every top-level entry of the staging directory into ``out``; returns their names. A Ctrl-C
         meanwhile takes effect once the new report is complete (``interrupt.deferred``)."""
-        with interrupt.deferred():
-            return self._publish()
+        with interrupt.deferred(publishing=True):
+            names = self._publish()
+            interrupt.note_published()
+            return names
 
     def _publish(self) -> list[str]:
         names = sorted(os.listdir(self.stage), key=lambda n: (_LAST.index(n) if n in _LAST else -1, n))
