@@ -122,7 +122,7 @@ def add_model_args(p: argparse.ArgumentParser, *, what: str) -> None:
     g.add_argument("--bos", choices=("auto", "always", "never"), default="auto",
                    help="prefix BOS (or EOS) so the first token is scored (auto/always), or not (never)")
     g.add_argument("--batch-tokens", type=int, metavar="N",
-                   help="padded tokens per forward pass (default 16384 on CPU, 131072 on GPU)")
+                   help="padded tokens per forward pass (default 4096 on CPU, 131072 on GPU)")
 
 
 def score_config(args: argparse.Namespace, **extra):

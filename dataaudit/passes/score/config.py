@@ -48,7 +48,7 @@ class ScoreConfig:
     bos: Literal["auto", "always", "never"] = "auto"  # prefix BOS (or EOS) so the first token is scored too; never = first token is context only
     min_k: float = 0.2  # Min-K% fraction; 20% is Shi et al. (2023)'s default
     window_tokens: int = 64  # span of the worst and best windows: long enough to read, short enough to locate
-    batch_tokens: int | None = None  # padded tokens per forward pass; None = 16,384 on CPU, 131,072 on GPU
+    batch_tokens: int | None = None  # padded tokens per forward pass; None = 4,096 on CPU, 131,072 on GPU
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto = bf16 autocast on CUDA, fp32 elsewhere
     chunk_docs: int = 2048  # documents sorted and batched together: bounds memory, keeps padding low
     cache_every_docs: int = 2048  # write finished scores to the cache once this many are pending ...
@@ -79,10 +79,13 @@ class ScoreConfig:
 
 
 def batch_tokens(model, cfg: ScoreConfig) -> int:
-    """Padded tokens per forward pass: the configured budget, else 131,072 on CUDA and 16,384 elsewhere."""
+    """Padded tokens per forward pass: the configured budget, else 131,072 on CUDA and 4,096 elsewhere. On CPU a
+    larger batch is slower, not faster: its activations leave the caches (benchmarks/score.py's model on this
+    2-core machine, 2026-12-03, CPU seconds per 200 documents: 1,024 tokens 13.3-15.9, 2,048 11.8-12.1, 4,096
+    10.2-12.9, 8,192 11.8, 16,384 15.0-16.5; the length-sorted HF loop of 16 documents 12.1-12.4)."""
     if cfg.batch_tokens:
         return cfg.batch_tokens
-    return 131_072 if getattr(model.device, "type", "cpu") == "cuda" else 16_384
+    return 131_072 if getattr(model.device, "type", "cpu") == "cuda" else 4_096
 
 
 def resolve_settings(model, cfg: ScoreConfig) -> dict[str, Any]:
